@@ -1,0 +1,238 @@
+"""The classifier head: a stock scikit-learn Pipeline over embeddings; fit, cross-validate, save, load.
+
+A saved model is a folder of plain files: `model.json` (metadata, including the sha256
+of the head), `head.skops` (the fitted Pipeline in skops format, loaded only when every
+type in it is on an explicit allow-list, so loading never runs code from the file) and
+`MODEL_CARD.md`. Files are written to a temporary folder and swapped in, so a crash
+leaves the previous model whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .errors import ModelError, OutputError
+
+FORMAT_VERSION = 1
+HEAD_FILE, META_FILE, CARD_FILE = "head.skops", "model.json", "MODEL_CARD.md"
+# Every type a saved head may contain. Anything else in a file means it was not written by us.
+TRUSTED_TYPES = [
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.float32",
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
+    "builtins.bool", "builtins.NoneType", "builtins.slice",
+]
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """The classifier's settings; one place for its defaults."""
+
+    C: float = 1.0
+    class_weight: str | None = "balanced"
+    n_folds: int = 5
+    seed: int = 0
+
+
+def build_head(options: HeadOptions = HeadOptions()) -> Pipeline:
+    """Standardise the embedding dimensions, then a class-balanced multinomial logistic regression."""
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("logreg", LogisticRegression(C=options.C, class_weight=options.class_weight, max_iter=5000,
+                                      random_state=options.seed)),
+    ])
+
+
+# --- cross-validation ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metrics:
+    macro_f1: float
+    per_label: dict[str, dict[str, float]]  # label -> precision, recall, f1, support
+    confusion: list[list[int]]  # rows: true label, columns: predicted, in scheme order
+    ece: float
+    labels: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {"macro_f1": self.macro_f1, "per_label": self.per_label, "confusion": self.confusion,
+                "ece": self.ece, "labels": list(self.labels)}
+
+
+def evaluate_predictions(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...]) -> Metrics:
+    """Macro-F1, per-label precision/recall/F1, confusion matrix and ECE from class probabilities."""
+    y_pred = proba.argmax(axis=1)
+    codes = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=codes,
+                                                                     zero_division=0)
+    per_label = {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                         "support": int(support[i])} for i, label in enumerate(labels)}
+    return Metrics(macro_f1=float(f1_score(y_true, y_pred, labels=codes, average="macro", zero_division=0)),
+                   per_label=per_label,
+                   confusion=confusion_matrix(y_true, y_pred, labels=codes).tolist(),
+                   ece=expected_calibration_error(y_true, proba), labels=labels)
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label ECE: the gap between confidence and accuracy, averaged over equal-width bins."""
+    if len(y_true) == 0:
+        return 0.0
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    gap = 0.0
+    for b in range(n_bins):
+        members = bins == b
+        if members.any():
+            gap += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(gap)
+
+
+def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions,
+                      groups: np.ndarray | None = None, make_head=build_head) -> np.ndarray:
+    """Probabilities for every example from a head that never saw it (stratified, or grouped k-fold)."""
+    if groups is None:
+        folds = StratifiedKFold(n_splits=_n_folds(y, options.n_folds), shuffle=True, random_state=options.seed)
+        splits = folds.split(X, y)
+    else:
+        n_groups = len(np.unique(groups))
+        folds = StratifiedGroupKFold(n_splits=min(options.n_folds, n_groups), shuffle=True,
+                                     random_state=options.seed)
+        splits = folds.split(X, y, groups)
+    proba = np.zeros((len(y), n_labels))
+    for train, test in splits:
+        head = make_head(options).fit(X[train], y[train])
+        proba[np.ix_(test, head.classes_)] = head.predict_proba(X[test])
+    return proba
+
+
+def _n_folds(y: np.ndarray, wanted: int) -> int:
+    smallest = int(np.bincount(y).min()) if len(y) else 0
+    if smallest < 2:
+        raise ModelError("every label needs at least 2 labelled paragraphs to cross-validate; add examples")
+    return min(wanted, smallest)
+
+
+# --- saving and loading ---------------------------------------------------------------------------
+
+@dataclass
+class Model:
+    head: Pipeline
+    meta: dict
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.meta["scheme"]["labels"])
+
+    @property
+    def embedder_name(self) -> str:
+        return self.meta["embedder"]["name"]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities in scheme order, whatever order the head learned its classes in."""
+        proba = np.zeros((len(X), len(self.labels)))
+        if len(X):
+            proba[:, self.head.classes_] = self.head.predict_proba(X)
+        return proba
+
+
+def save_model(model: Model, folder: str | os.PathLike, card: str) -> Path:
+    """Write the model folder atomically: build it beside the target, then swap it in."""
+    import skops.io as sio
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file; give --model a folder path for the model")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / META_FILE).is_file():
+        raise OutputError(f"{folder} holds files that are not a framing model; choose another --model folder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as error:
+        raise OutputError(f"cannot write the model under {folder.parent} ({error.strerror})") from None
+    try:
+        head_bytes = sio.dumps(model.head)
+        (staging / HEAD_FILE).write_bytes(head_bytes)
+        meta = dict(model.meta, head_sha256=hashlib.sha256(head_bytes).hexdigest())
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / CARD_FILE).write_text(card, encoding="utf-8")
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace `folder` by `staging` with renames; the old model survives until the new one is in place."""
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.time_ns()}")
+    if folder.exists():
+        os.rename(folder, old)
+    try:
+        os.rename(staging, folder)
+    except OSError:
+        if old.exists():
+            os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_model(folder: str | os.PathLike) -> Model:
+    """Load a model folder, refusing anything damaged, edited, or holding types outside the allow-list."""
+    import skops.io as sio
+
+    folder = Path(folder)
+    meta_path, head_path = folder / META_FILE, folder / HEAD_FILE
+    if not meta_path.is_file() or not head_path.is_file():
+        raise ModelError(f"no model at {folder}: run `framing train` first, or point --model at a model folder")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        head_bytes = head_path.read_bytes()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelError(f"{meta_path}: unreadable model metadata; retrain with `framing train`") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or \
+            not _meta_complete(meta):
+        raise ModelError(f"{folder}: not a framing model of format {FORMAT_VERSION}; retrain with `framing train`")
+    if hashlib.sha256(head_bytes).hexdigest() != meta.get("head_sha256"):
+        raise ModelError(f"{head_path}: does not match the hash in {META_FILE} (damaged or edited); "
+                         "retrain with `framing train` or restore the model")
+    try:
+        untrusted = sio.get_untrusted_types(data=head_bytes)
+    except Exception:  # skops raises various errors on a damaged archive; none may escape as a traceback
+        raise ModelError(f"{head_path}: not a readable skops file; retrain with `framing train`") from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelError(f"{head_path}: refusing to load types outside the allow-list ({', '.join(refused[:3])}); "
+                         "only load models trained by framing")
+    try:
+        head = sio.loads(head_bytes, trusted=sorted(set(untrusted)))
+    except Exception:
+        raise ModelError(f"{head_path}: the head cannot be rebuilt; retrain with `framing train`") from None
+    if not isinstance(head, Pipeline) or len(getattr(head, "classes_", [])) > len(meta["scheme"]["labels"]):
+        raise ModelError(f"{head_path}: the head does not fit the scheme in {META_FILE}; retrain")
+    return Model(head=head, meta=meta)
+
+
+def _meta_complete(meta: dict) -> bool:
+    scheme, embedder = meta.get("scheme"), meta.get("embedder")
+    return isinstance(scheme, dict) and isinstance(scheme.get("labels"), list) and \
+        isinstance(embedder, dict) and isinstance(embedder.get("name"), str) and \
+        isinstance(embedder.get("dimension"), int)

@@ -1,0 +1,212 @@
+"""The `framing` command: parse options, call one library function, render the result.
+
+Errors are translated here and only here: one line on stderr, a non-zero exit code,
+no traceback (unless --debug). Heavy libraries load inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import FramingError
+
+app = typer.Typer(help="Measure how news outlets frame Russia, China and the West, paragraph by paragraph.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 1
+
+
+class _State:
+    debug = False
+    quiet = False
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; unwinding lets atomic writers discard their temporary files."""
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def fail(message: str, code: int) -> None:
+    typer.echo(f"framing: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_translated():
+    """Turn library errors, interrupts and surprises into one stderr line and an exit code."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except FramingError as error:
+        if _State.debug:
+            raise
+        fail(str(error), error.exit_code)
+    except (KeyboardInterrupt, Interrupted):
+        fail("interrupted; nothing was half-written: earlier reports and models are as they were",
+             EXIT_INTERRUPTED)
+    except typer.Exit:
+        raise
+    except Exception as error:  # a bug: say so in one line, keep the traceback for --debug
+        if _State.debug:
+            raise
+        fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for the traceback and report it)",
+             EXIT_INTERNAL)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"framing: warning: {message}", err=True)
+
+
+def say(message: str) -> None:
+    if not _State.quiet:
+        typer.echo(message, err=True)
+
+
+class _Bars:
+    """tqdm progress bars on stderr, one per stage, created when a stage first reports."""
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, n: int) -> None:
+        if _State.quiet:
+            return
+        if stage not in self.bars:
+            from tqdm import tqdm
+
+            unit = {"read": "doc", "embed": "para", "report": "step"}.get(stage, "it")
+            self.bars[stage] = tqdm(desc=f"{stage:>6}", unit=unit, file=sys.stderr, leave=False,
+                                    dynamic_ncols=True, disable=None)  # None: no bar when stderr is not a terminal
+        self.bars[stage].update(n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when something fails.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines on stderr.")] = False,
+) -> None:
+    _State.debug, _State.quiet = debug, quiet
+
+
+LabelsOpt = Annotated[Path, typer.Option("--labels", help="Labelled set: a JSONL file, or a folder of *.jsonl "
+                                         "files with scheme.json.")]
+ModelOpt = Annotated[Path, typer.Option("--model", help="Model folder (written by `framing train`).")]
+
+
+@app.command()
+def train(
+    labels: LabelsOpt = Path("labels"),
+    model: ModelOpt = Path("models/default"),
+    embedder: Annotated[str, typer.Option("--embedder", help="sentence-transformers model name or local path; "
+                                          "default: the packaged all-MiniLM-L6-v2.")] = "default",
+    scheme: Annotated[Optional[Path], typer.Option("--scheme", help="Label scheme JSON; default: scheme.json "
+                                                   "beside or inside --labels.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout.")] = False,
+) -> None:
+    """Validate the labelled set, cross-validate, fit the classifier and save the model."""
+    from .classify import HeadOptions
+    from .pipeline import make_embedder
+    from .pipeline import train as run_train
+
+    with errors_translated():
+        say(f"training on {labels} with embedder {embedder} ...")
+        result = run_train(labels, model, make_embedder(embedder), HeadOptions(n_folds=folds), scheme)
+    if json_out:
+        typer.echo(json.dumps({"model": str(result.model_dir), "counts": result.counts,
+                               "grouped": result.grouped.to_dict(), "stratified": result.stratified.to_dict(),
+                               "seconds": result.seconds}, indent=2))
+        return
+    typer.echo(f"labelled paragraphs: {sum(result.counts.values())} "
+               f"({', '.join(f'{k} {v}' for k, v in result.counts.items())}); {result.n_groups} outlet/batch groups")
+    typer.echo(_metrics_text("Grouped CV (no outlet or authoring batch in both train and test folds)",
+                             result.grouped))
+    typer.echo(_metrics_text("Stratified CV", result.stratified))
+    typer.echo(f"saved {result.model_dir} in {result.seconds['total']:.1f} s")
+
+
+def _metrics_text(title: str, metrics) -> str:
+    labels = metrics.labels
+    width = max(len(label) for label in labels)
+    lines = [f"\n{title}: macro-F1 {metrics.macro_f1:.3f}, expected calibration error {metrics.ece:.3f}",
+             f"  {'label'.ljust(width)}  precision  recall     f1  support"]
+    for label in labels:
+        m = metrics.per_label[label]
+        lines.append(f"  {label.ljust(width)}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  "
+                     f"{m['support']:7d}")
+    lines.append("  confusion (rows: true, columns: predicted)")
+    lines.append("  " + " " * width + "  " + "  ".join(label[:12].rjust(12) for label in labels))
+    for label, row in zip(labels, metrics.confusion):
+        lines.append(f"  {label.ljust(width)}  " + "  ".join(str(v).rjust(12) for v in row))
+    return "\n".join(lines)
+
+
+@app.command()
+def score(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to score (.txt, .md, .html, .jsonl; "
+                                                "folders recursively).")],
+    model: ModelOpt = Path("models/default"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the reports (created; other files in it are "
+                                      "left alone).")] = Path("reports"),
+    bad_lines: Annotated[str, typer.Option("--bad-lines", help="Malformed JSONL lines: 'fail' or 'skip'.")] = "fail",
+    max_bytes: Annotated[int, typer.Option("--max-bytes", help="Skip files larger than this.")] = 20_000_000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 256,
+) -> None:
+    """Score every paragraph and write per-paragraph and per-outlet reports."""
+    from .pipeline import ScoreOptions, score_paths
+    from .readers import ReadOptions
+
+    if bad_lines not in ("fail", "skip"):
+        fail(f"--bad-lines must be 'fail' or 'skip', not {bad_lines!r}", 2)
+    options = ScoreOptions(read=ReadOptions(bad_lines=bad_lines, max_bytes=max_bytes), batch_size=batch_size)
+    bars = _Bars()
+    with errors_translated():
+        try:
+            result = score_paths(paths, model, out, options, progress=bars, warn=warn)
+        finally:
+            bars.close()
+    typer.echo(result.table)
+    say(f"\n{result.n_paragraphs} paragraphs from {result.n_documents} documents "
+        f"({result.n_dropped_lines} furniture lines dropped, {result.n_duplicates} repeated paragraphs scored once) "
+        f"in {result.seconds:.1f} s; reports in {result.out_dir}/: {', '.join(result.files)}")
+
+
+@app.command()
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL: one paragraph per record with 'text' and 'label' "
+                                         "(and optional 'id').")],
+    model: ModelOpt = Path("models/default"),
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Write id, predicted label and "
+                                                        "scores per record to this JSONL file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout.")] = False,
+) -> None:
+    """Compare the model's labels with a labelled file, record by record."""
+    from .pipeline import evaluate as run_evaluate
+
+    with errors_translated():
+        result = run_evaluate(file, model, predictions)
+    if json_out:
+        typer.echo(json.dumps(dict(result.metrics.to_dict(), n=result.n), indent=2))
+    else:
+        typer.echo(_metrics_text(f"{result.n} records", result.metrics))
+
+
+def run() -> Callable:
+    return app()

