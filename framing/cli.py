@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -105,6 +104,18 @@ def main(
     _State.debug, _State.quiet = debug, quiet
 
 
+CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", envvar="FRAMING_CACHE_DIR",
+                                                     help="Embedding cache folder (default: the user cache folder, "
+                                                          "e.g. ~/.cache/framing).")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
+
+
+def _cache_options(cache_dir: Optional[Path], no_cache: bool):
+    from .pipeline import CacheOptions
+
+    return CacheOptions(enabled=not no_cache, folder=cache_dir)
+
+
 LabelsOpt = Annotated[Path, typer.Option("--labels", help="Labelled set: a JSONL file, or a folder of *.jsonl "
                                          "files with scheme.json.")]
 ModelOpt = Annotated[Path, typer.Option("--model", help="Model folder (written by `framing train`).")]
@@ -120,6 +131,8 @@ def train(
                                                    "beside or inside --labels.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout.")] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Validate the labelled set, cross-validate, fit the classifier and save the model."""
     from .classify import HeadOptions
@@ -128,7 +141,8 @@ def train(
 
     with errors_translated():
         say(f"training on {labels} with embedder {embedder} ...")
-        result = run_train(labels, model, make_embedder(embedder), HeadOptions(n_folds=folds), scheme)
+        result = run_train(labels, model, make_embedder(embedder, _cache_options(cache_dir, no_cache), warn=warn),
+                           HeadOptions(n_folds=folds), scheme)
     if json_out:
         typer.echo(json.dumps({"model": str(result.model_dir), "counts": result.counts,
                                "grouped": result.grouped.to_dict(), "stratified": result.stratified.to_dict(),
@@ -168,6 +182,8 @@ def score(
     bad_lines: Annotated[str, typer.Option("--bad-lines", help="Malformed JSONL lines: 'fail' or 'skip'.")] = "fail",
     max_bytes: Annotated[int, typer.Option("--max-bytes", help="Skip files larger than this.")] = 20_000_000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 256,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Score every paragraph and write per-paragraph and per-outlet reports."""
     from .pipeline import ScoreOptions, score_paths
@@ -175,7 +191,8 @@ def score(
 
     if bad_lines not in ("fail", "skip"):
         fail(f"--bad-lines must be 'fail' or 'skip', not {bad_lines!r}", 2)
-    options = ScoreOptions(read=ReadOptions(bad_lines=bad_lines, max_bytes=max_bytes), batch_size=batch_size)
+    options = ScoreOptions(read=ReadOptions(bad_lines=bad_lines, max_bytes=max_bytes),
+                           cache=_cache_options(cache_dir, no_cache), batch_size=batch_size)
     bars = _Bars()
     with errors_translated():
         try:
@@ -196,17 +213,43 @@ def evaluate(
     predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Write id, predicted label and "
                                                         "scores per record to this JSONL file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout.")] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Compare the model's labels with a labelled file, record by record."""
     from .pipeline import evaluate as run_evaluate
 
     with errors_translated():
-        result = run_evaluate(file, model, predictions)
+        result = run_evaluate(file, model, predictions, cache=_cache_options(cache_dir, no_cache))
     if json_out:
         typer.echo(json.dumps(dict(result.metrics.to_dict(), n=result.n), indent=2))
     else:
         typer.echo(_metrics_text(f"{result.n} records", result.metrics))
 
 
-def run() -> Callable:
-    return app()
+cache_app = typer.Typer(help="Inspect or empty the embedding cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: CacheDirOpt = None) -> None:
+    """Where the cache is, how big, and how many vectors per embedder."""
+    from .cache import EmbeddingCache
+
+    with errors_translated():
+        info = EmbeddingCache(cache_dir, warn).info()
+    typer.echo(f"cache: {info['path']}\nsize: {info['bytes'] / 1e6:.1f} MB")
+    for name, n in sorted(info["entries"].items()):
+        typer.echo(f"  {n:>9,} vectors  {name}")
+    if not info["entries"]:
+        typer.echo("  (empty)")
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: CacheDirOpt = None) -> None:
+    """Delete every cached embedding (they are recomputed when needed)."""
+    from .cache import EmbeddingCache
+
+    with errors_translated():
+        n = EmbeddingCache(cache_dir, warn).clear()
+    typer.echo(f"removed {n:,} cached vectors")

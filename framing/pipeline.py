@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -15,13 +16,22 @@ import numpy as np
 
 from . import __version__
 from .aggregate import DocumentTally, summarize, tally
-from .classify import HeadOptions, Metrics, Model, build_head, evaluate_predictions, load_model, \
-    out_of_fold_proba, save_model
+from .cache import CachedEmbedder, EmbeddingCache
+from .classify import (
+    HeadOptions,
+    Metrics,
+    Model,
+    build_head,
+    evaluate_predictions,
+    load_model,
+    out_of_fold_proba,
+    save_model,
+)
 from .embed import DEFAULT_EMBEDDER, Embedder, SentenceTransformerEmbedder
 from .errors import InputError, ModelError
 from .files import atomic_open, check_output_folder, write_text_atomic
 from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
-from .readers import ReadOptions, iter_jsonl, read_documents
+from .readers import ReadOptions, decode_bytes, iter_jsonl, read_documents
 from .records import Document, OutletSummary, Paragraph
 from .report import Evidence, format_table, markdown_report, outlets_json, write_jsonl_record
 from .segment import segment
@@ -37,8 +47,19 @@ def _quiet(*_: object) -> None:
     pass
 
 
-def make_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
-    return SentenceTransformerEmbedder(name)
+@dataclass(frozen=True)
+class CacheOptions:
+    enabled: bool = True
+    folder: Path | None = None  # None: FRAMING_CACHE_DIR, else the user's cache folder
+
+
+def make_embedder(name: str = DEFAULT_EMBEDDER, cache: CacheOptions = CacheOptions(),
+                  dimension: int | None = None, warn: Warn = _quiet) -> Embedder:
+    """The sentence-transformers embedder, behind the on-disk cache unless it is disabled."""
+    embedder = SentenceTransformerEmbedder(name)
+    if not cache.enabled:
+        return embedder
+    return CachedEmbedder(embedder, EmbeddingCache(cache.folder, warn), dimension)
 
 
 # --- train ----------------------------------------------------------------------------------------
@@ -83,7 +104,7 @@ def _model_meta(scheme: Scheme, embedder: Embedder, examples, counts, stratified
                 options: HeadOptions, n_groups: int) -> dict:
     return {
         "format_version": 1,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scheme": {"name": scheme.name, "labels": list(scheme.labels), "definitions": scheme.definitions},
         "embedder": {"name": embedder.name, "dimension": embedder.dimension,
                      "fingerprint": getattr(embedder, "fingerprint", embedder.name)},
@@ -102,10 +123,8 @@ def _versions() -> dict[str, str]:
 
     found = {"framing": __version__, "python": platform.python_version()}
     for package in ("scikit-learn", "numpy", "sentence-transformers", "torch", "skops"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
-        except PackageNotFoundError:
-            pass
     return found
 
 
@@ -148,6 +167,7 @@ paragraphs by hand before publishing numbers, and read the intervals, not only t
 @dataclass(frozen=True)
 class ScoreOptions:
     read: ReadOptions = ReadOptions()
+    cache: CacheOptions = CacheOptions()
     batch_size: int = 256  # paragraphs embedded together; bounds memory
     seed: int = 0
 
@@ -182,7 +202,8 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     """Score every paragraph under `paths` and write the reports; streams, so memory stays bounded."""
     started = time.perf_counter()
     model = load_model(model_dir)
-    embedder = embedder or make_embedder(model.embedder_name)
+    embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta["embedder"]["dimension"],
+                                         warn)
     out = check_output_folder(out_dir)
     run = _ScoreRun(model, embedder, options, progress)
     with atomic_open(out / "paragraphs.jsonl") as stream, atomic_open(out / "documents.jsonl") as doc_stream:
@@ -246,7 +267,7 @@ class _ScoreRun:
                       "date": document.date, "title": document.title, "paragraphs": len(fresh),
                       "duplicates": len(segmented.paragraphs) - len(fresh),
                       "dropped_lines": segmented.n_dropped, "dropped": segmented.dropped}
-            self.documents.append(record)
+            self.documents.append({key: record[key] for key in ("doc", "outlet", "paragraphs", "dropped_lines")})
             write_jsonl_record(doc_stream, record)
         if not paragraphs:
             return
@@ -301,11 +322,12 @@ class EvaluateResult:
 
 
 def evaluate(path: str | os.PathLike, model_dir: str | os.PathLike = DEFAULT_MODEL,
-             predictions: str | os.PathLike | None = None, embedder: Embedder | None = None) -> EvaluateResult:
+             predictions: str | os.PathLike | None = None, embedder: Embedder | None = None,
+             cache: CacheOptions = CacheOptions()) -> EvaluateResult:
     """Score a labelled JSONL file record by record (no re-segmenting) and compare with its labels."""
     model = load_model(model_dir)
     records = _labelled_records(Path(path), Scheme(name="", labels=model.labels, definitions={}))
-    embedder = embedder or make_embedder(model.embedder_name)
+    embedder = embedder or make_embedder(model.embedder_name, cache, model.meta["embedder"]["dimension"])
     check_model_fits(model, embedder)
     proba = model.predict_proba(embedder.embed([r["text"] for r in records]))
     y = np.array([model.labels.index(r["label"]) for r in records])
@@ -319,8 +341,6 @@ def evaluate(path: str | os.PathLike, model_dir: str | os.PathLike = DEFAULT_MOD
 
 
 def _labelled_records(path: Path, scheme: Scheme) -> list[dict]:
-    from .readers import decode_bytes
-
     if not path.is_file():
         raise InputError(f"{path}: no such file; give a labelled JSONL file")
     text = decode_bytes(path.read_bytes())

@@ -11,6 +11,7 @@ from typing import IO
 from .records import OutletSummary
 
 EVIDENCE_PER_LABEL = 2
+MAX_DOCUMENT_ROWS = 200  # report.md stays readable; documents.jsonl has every document
 
 
 @dataclass
@@ -83,5 +84,8 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
             out.append("")
             out += [f"> {text}\n>\n> — {doc}, p = {p:.2f}\n" for p, doc, text in best]
     out += ["## Documents", "", "| document | outlet | paragraphs | furniture lines dropped |", "|---|---|---:|---:|"]
-    out += [f"| {d['doc']} | {d['outlet']} | {d['paragraphs']} | {d['dropped_lines']} |" for d in documents]
+    out += [f"| {d['doc']} | {d['outlet']} | {d['paragraphs']} | {d['dropped_lines']} |"
+            for d in documents[:MAX_DOCUMENT_ROWS]]
+    if len(documents) > MAX_DOCUMENT_ROWS:
+        out.append(f"\n…and {len(documents) - MAX_DOCUMENT_ROWS} more documents: see documents.jsonl.")
     return "\n".join(out) + "\n"
