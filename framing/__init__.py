@@ -7,7 +7,8 @@ Python use mirrors the CLI:
     result = score_paths(["seeds"], "models/default", "reports")
     print(result.table)
 
-Names load on first use, so `import framing` (and `framing --help`) stays fast.
+Names load on first use, so `import framing` (and `framing --help`) stays fast. Segmentation is
+`framing.segment.segment` (not re-exported: the name would collide with its module).
 """
 
 from importlib import import_module
@@ -17,7 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "FramingError": "errors", "InputError": "errors", "LabelError": "errors", "ModelError": "errors",
     "OutputError": "errors", "evaluate": "pipeline", "score_paths": "pipeline", "train": "pipeline",
-    "load_model": "classify", "read_documents": "readers", "segment": "segment",
+    "load_model": "classify", "read_documents": "readers",
 }
 __all__ = ["__version__", *_EXPORTS]
 

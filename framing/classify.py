@@ -10,11 +10,13 @@ leaves the previous model whole.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,6 +175,7 @@ def save_model(model: Model, folder: str | os.PathLike, card: str) -> Path:
         head_bytes = sio.dumps(model.head)
         (staging / HEAD_FILE).write_bytes(head_bytes)
         meta = dict(model.meta, head_sha256=hashlib.sha256(head_bytes).hexdigest())
+        meta["meta_sha256"] = meta_digest(meta)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / CARD_FILE).write_text(card, encoding="utf-8")
         _swap_in(staging, folder)
@@ -184,12 +187,12 @@ def save_model(model: Model, folder: str | os.PathLike, card: str) -> Path:
 def _swap_in(staging: Path, folder: Path) -> None:
     """Replace `folder` by `staging` with renames; the old model survives until the new one is in place."""
     old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.time_ns()}")
-    if folder.exists():
-        os.rename(folder, old)
     try:
+        if folder.exists():
+            os.rename(folder, old)
         os.rename(staging, folder)
-    except OSError:
-        if old.exists():
+    except BaseException:  # OSError, and Ctrl-C or SIGTERM between the two renames: put the old model back
+        if old.exists() and not folder.exists():
             os.rename(old, folder)
         raise
     shutil.rmtree(old, ignore_errors=True)
@@ -206,7 +209,7 @@ def load_model(folder: str | os.PathLike) -> Model:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         head_bytes = head_path.read_bytes()
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # ValueError: bad JSON or UTF-8, a number too long
         raise ModelError(f"{meta_path}: unreadable model metadata; retrain with `framing train`") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or \
             not _meta_complete(meta):
@@ -214,11 +217,15 @@ def load_model(folder: str | os.PathLike) -> Model:
     if hashlib.sha256(head_bytes).hexdigest() != meta.get("head_sha256"):
         raise ModelError(f"{head_path}: does not match the hash in {META_FILE} (damaged or edited); "
                          "retrain with `framing train` or restore the model")
+    if meta_digest(meta) != meta.get("meta_sha256"):
+        raise ModelError(f"{meta_path}: does not match its stored hash (edited by hand?); "
+                         "retrain with `framing train` or restore the model")
     try:
         untrusted = sio.get_untrusted_types(data=head_bytes)
+        present = types_in_skops(head_bytes)
     except Exception:  # skops raises various errors on a damaged archive; none may escape as a traceback
         raise ModelError(f"{head_path}: not a readable skops file; retrain with `framing train`") from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    refused = sorted((set(untrusted) | present) - set(TRUSTED_TYPES))
     if refused:
         raise ModelError(f"{head_path}: refusing to load types outside the allow-list ({', '.join(refused[:3])}); "
                          "only load models trained by framing")
@@ -226,13 +233,47 @@ def load_model(folder: str | os.PathLike) -> Model:
         head = sio.loads(head_bytes, trusted=sorted(set(untrusted)))
     except Exception:
         raise ModelError(f"{head_path}: the head cannot be rebuilt; retrain with `framing train`") from None
-    if not isinstance(head, Pipeline) or len(getattr(head, "classes_", [])) > len(meta["scheme"]["labels"]):
+    n_labels = len(meta["scheme"]["labels"])
+    classes = getattr(head, "classes_", None) if isinstance(head, Pipeline) else None
+    if classes is None or len(classes) > n_labels or \
+            not all(isinstance(c, (int, np.integer)) and 0 <= c < n_labels for c in classes):
         raise ModelError(f"{head_path}: the head does not fit the scheme in {META_FILE}; retrain")
+    if getattr(head, "n_features_in_", meta["embedder"]["dimension"]) != meta["embedder"]["dimension"]:
+        raise ModelError(f"{head_path}: the head takes {head.n_features_in_}-dimensional embeddings, {META_FILE} "
+                         f"says {meta['embedder']['dimension']} (edited?); retrain with `framing train`")
     return Model(head=head, meta=meta)
+
+
+def meta_digest(meta: dict) -> str:
+    """sha256 of the metadata (head hash included, its own hash excluded), in canonical JSON."""
+    body = {key: value for key, value in meta.items() if key != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def types_in_skops(data: bytes) -> set[str]:
+    """Every `module.Class` (functions too) named anywhere in a skops file's schema, read as plain JSON.
+
+    skops' own check trusts all of scikit-learn; ours allows only the types a framing head is built of.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str) and isinstance(node.get("__class__"), str):
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _meta_complete(meta: dict) -> bool:
     scheme, embedder = meta.get("scheme"), meta.get("embedder")
-    return isinstance(scheme, dict) and isinstance(scheme.get("labels"), list) and \
+    labels = scheme.get("labels") if isinstance(scheme, dict) else None
+    return isinstance(labels, list) and all(isinstance(label, str) and label for label in labels) and \
+        len(set(labels)) == len(labels) and \
         isinstance(embedder, dict) and isinstance(embedder.get("name"), str) and \
         isinstance(embedder.get("dimension"), int)

@@ -140,7 +140,6 @@ def train(
     from .pipeline import train as run_train
 
     with errors_translated():
-        say(f"training on {labels} with embedder {embedder} ...")
         result = run_train(labels, model, make_embedder(embedder, _cache_options(cache_dir, no_cache), warn=warn),
                            HeadOptions(n_folds=folds), scheme)
     if json_out:
@@ -181,7 +180,7 @@ def score(
                                       "left alone).")] = Path("reports"),
     bad_lines: Annotated[str, typer.Option("--bad-lines", help="Malformed JSONL lines: 'fail' or 'skip'.")] = "fail",
     max_bytes: Annotated[int, typer.Option("--max-bytes", help="Skip files larger than this.")] = 20_000_000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 512,
     cache_dir: CacheDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:

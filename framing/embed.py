@@ -49,7 +49,7 @@ class SentenceTransformerEmbedder:
     @property
     def model(self):
         if self._model is None:
-            self._model = _load_sentence_transformer(self.source)
+            self._model = _load_sentence_transformer(self.name)  # aliases share one loaded model
         return self._model
 
     @property
@@ -72,10 +72,16 @@ class SentenceTransformerEmbedder:
     def _chunks(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Split texts longer than the model's window at sentence boundaries; remember each piece's owner."""
         window = int(self.model.max_seq_length) - 2  # room for [CLS] and [SEP]
-        lengths = [len(ids) for ids in self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        # Only texts that could exceed the window are tokenised here: English runs ~1.3 tokens a word.
+        suspects = [i for i, text in enumerate(texts) if len(text.split()) > window // 3]
+        lengths = dict.fromkeys(range(len(texts)), 0)
+        if suspects:
+            ids = self.model.tokenizer([texts[i] for i in suspects], add_special_tokens=False)["input_ids"]
+            lengths.update(zip(suspects, map(len, ids)))
         pieces: list[str] = []
         owners: list[int] = []
-        for i, (text, n_tokens) in enumerate(zip(texts, lengths)):
+        for i, text in enumerate(texts):
+            n_tokens = lengths[i]
             parts = [text] if n_tokens <= window else _split_to_window(text, n_tokens, window)
             pieces += parts
             owners += [i] * len(parts)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ def _iter_files(paths: list[Path], warn: Warn) -> Iterator[Path]:
         if path.is_dir():
             yield from _walk(path, seen, warn)
         elif path.suffix.lower() in SUFFIX_FORMAT:
-            yield path
+            if path.is_file():
+                yield path
+            else:  # a FIFO or device would block the read or never end
+                warn(f"skipped {path}: not a regular file")
         else:
             warn(f"skipped {path}: unknown file type (expected {', '.join(sorted(SUFFIX_FORMAT))})")
 
@@ -103,6 +107,8 @@ def _walk(folder: Path, seen: set[Path], warn: Warn) -> Iterator[Path]:
             yield from _walk(entry, seen, warn)
         elif entry.suffix.lower() in SUFFIX_FORMAT and entry.is_file():
             yield entry
+        elif entry.is_symlink() and not entry.exists():
+            warn(f"skipped {entry}: broken link or link loop")
 
 
 def _read_file(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn) -> Iterator[Document]:
@@ -144,7 +150,10 @@ def _document(doc_id: str, text: str, fmt: str, path: str, entry: dict[str, str]
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))  # zero-width, soft hyphen
+# zero-width, soft hyphen, and the bidi marks, embeddings, overrides and isolates that can reorder a line
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f"
+                                    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")  # Cc but \t \n; lone surrogates
 
 
 def decode_bytes(data: bytes) -> str | None:
@@ -155,7 +164,9 @@ def decode_bytes(data: bytes) -> str | None:
     """
     text = _decode(data)
     if text is None or _looks_binary(text):
-        return None
+        text = _bomless_utf16_script(data)
+        if text is None or _looks_binary(text):
+            return None
     return clean_text(text)
 
 
@@ -191,6 +202,23 @@ def _bomless_utf16(data: bytes) -> str | None:
     return None
 
 
+def _bomless_utf16_script(data: bytes) -> str | None:
+    """BOM-less UTF-16 in one non-Latin script (Arabic, Hebrew, Cyrillic...): every other byte is
+    that script's block or NUL (spaces, digits, punctuation), and the other bytes are rarely NUL."""
+    sample = data[:4096]
+    if len(sample) < 4 or len(data) % 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for high, low, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        block = max(set(high) - {0}, key=high.count, default=0)
+        if high.count(block) + high.count(0) > 0.9 * len(high) and low.count(0) < 0.1 * len(low):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
 def _looks_binary(text: str) -> bool:
     sample = text[:8192]
     if not sample:
@@ -202,7 +230,7 @@ def _looks_binary(text: str) -> bool:
 def clean_text(text: str) -> str:
     """Normalise line endings; drop control and zero-width characters but keep the words."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return _CONTROLS.sub("", text)  # a regex, not a per-character join: linear and no list of characters
 
 
 # --- HTML -------------------------------------------------------------------------------------
@@ -252,9 +280,32 @@ def iter_jsonl(text: str, name: str, bad_lines: str = "fail", warn: Warn = _igno
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            _bad_line(f"{name}:{number}: malformed JSON ({error.msg})", bad_lines, warn)
+            value = json.loads(line)
+            if _SURROGATE_ESCAPE.search(line):
+                value = _without_surrogates(value)
+        except RecursionError:
+            _bad_line(f"{name}:{number}: malformed JSON (nested too deeply)", bad_lines, warn)
+            continue
+        except ValueError as error:  # JSONDecodeError, or a number too long to convert
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "a number with too many digits"
+            _bad_line(f"{name}:{number}: malformed JSON ({reason})", bad_lines, warn)
+            continue
+        yield number, value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: object) -> object:
+    """JSON may escape half a surrogate pair (\\ud800), which no UTF-8 file can hold: drop it."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def _bad_line(message: str, bad_lines: str, warn: Warn) -> None:
@@ -275,8 +326,15 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
     except OSError as error:
         raise InputError(f"{path}: cannot read the manifest ({error.strerror})") from None
     if text is None:
-        raise InputError(f"{path}: the manifest is binary, not CSV text")
+        raise InputError(f"{path}: the manifest is binary, not CSV text; fix or remove it")
     rows = csv.DictReader(io.StringIO(text))
+    try:
+        return _manifest_rows(path, rows)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        raise InputError(f"{path}:{rows.reader.line_num}: not valid CSV ({error}); fix the manifest") from None
+
+
+def _manifest_rows(path: Path, rows: csv.DictReader) -> dict[str, dict[str, str]]:
     columns = set(rows.fieldnames or [])
     if not {"file", "outlet"} <= columns:
         raise InputError(f"{path}: a manifest needs the columns 'file' and 'outlet' (it has: "

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from . import rules
 from .records import Document, Paragraph, Segmented
 
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(\S(?:.*?\S)?)\1")
+# Each scan stops at the next bracket or delimiter, so a hostile line ("[[[[...", "_a _a _a ...") costs
+# linear time, not quadratic. A link target may hold one level of parentheses (Wikipedia URLs).
+_MD_URL = r"\((?:[^()]|\([^()]*\))*\)"
+_MD_IMAGE = re.compile(r"!\[[^\][]*\]" + _MD_URL)
+_MD_LINK = re.compile(r"\[([^\][]+)\]" + _MD_URL)
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(\S(?:(?:(?!\1).)*?\S)?)\1")
+_SPACES = re.compile(r"\s{2,}|[^\S ]")  # only runs that are not already one space: no copy of clean text
+_WORD_CAP = 1000  # words are counted up to this: every rule's threshold is far below, and a 50 MB line stays cheap
 _EMBED_LEAD_BACK = 4  # an embedded post rarely runs to more than four lines above its credit
 
 
@@ -46,7 +51,7 @@ def _logical_lines(text: str, markdown: bool) -> list[_Line]:
     blank = True
     for number, raw in enumerate(text.split("\n"), start=1):
         stripped = _strip_markdown(raw) if markdown else raw
-        stripped = " ".join(stripped.split())
+        stripped = _SPACES.sub(" ", stripped).strip()  # not split/join: no list of every word of a huge line
         if not stripped:
             blank = True
             continue
@@ -94,7 +99,7 @@ def _mark_furniture(lines: list[_Line]) -> None:
 
 def line_reason(text: str) -> str | None:
     """Why a single line is furniture, or None when it may be an article paragraph."""
-    words = len(text.split())
+    words = _n_words(text)
     if text.startswith("# "):
         return "heading"
     if rules.BULLET.match(text) and words <= 8:
@@ -112,8 +117,13 @@ def line_reason(text: str) -> str | None:
 
 
 def _is_prose(text: str) -> bool:
-    return bool(rules.SENTENCE_END.search(text)) and len(text.split()) >= rules.PROSE_MIN_WORDS \
+    return bool(rules.SENTENCE_END.search(text)) and _n_words(text) >= rules.PROSE_MIN_WORDS \
         and line_reason(text) is None
+
+
+def _n_words(text: str) -> int:
+    """Number of words, counted up to _WORD_CAP + 1."""
+    return len(text.split(maxsplit=_WORD_CAP))
 
 
 def _has_letters(text: str) -> bool:
