@@ -179,7 +179,7 @@ def score(
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports (created; other files in it are "
                                       "left alone).")] = Path("reports"),
     bad_lines: Annotated[str, typer.Option("--bad-lines", help="Malformed JSONL lines: 'fail' or 'skip'.")] = "fail",
-    max_bytes: Annotated[int, typer.Option("--max-bytes", help="Skip files larger than this.")] = 20_000_000,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Skip files larger than this.")] = 20_000_000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 512,
     cache_dir: CacheDirOpt = None,
     no_cache: NoCacheOpt = False,

@@ -243,8 +243,10 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
         raise InputError("no article paragraphs found to score: every line was furniture or empty")
     summaries = summarize(list(run.tallies.values()), model.labels, seed=options.seed)
     progress("report", 1)
-    note = f"Model: `{Path(model_dir)}` (embedder `{model.embedder_name}`, trained {model.meta['created']}); " \
-           f"grouped-CV macro-F1 {model.meta['cv']['grouped']['macro_f1']:.2f}."
+    macro_f1 = (model.meta.get("cv") or {}).get("grouped", {}).get("macro_f1")  # absent from hand-built models
+    note = f"Model: `{Path(model_dir)}` (embedder `{model.embedder_name}`, trained " \
+           f"{model.meta.get('created', 'on an unrecorded date')}); grouped-CV macro-F1 " \
+           f"{'not recorded' if not isinstance(macro_f1, (int, float)) else f'{macro_f1:.2f}'}."
     write_text_atomic(out / "outlets.json", outlets_json(summaries))
     write_text_atomic(out / "report.md", markdown_report(summaries, model.labels, run.evidence, note,
                                                          run.documents))
@@ -340,7 +342,7 @@ def detect_languages(texts: Sequence[str]) -> list[str]:
     """ISO 639-1 code of each text's language (py3langid: deterministic, offline)."""
     import py3langid
 
-    return [py3langid.classify(text)[0] for text in texts]
+    return [py3langid.classify(text[:2000])[0] for text in texts]  # a prefix: bounded time on a huge paragraph
 
 
 # --- evaluate -------------------------------------------------------------------------------------
@@ -371,19 +373,29 @@ def evaluate(path: str | os.PathLike, model_dir: str | os.PathLike = DEFAULT_MOD
 
 
 def _labelled_records(path: Path, scheme: Scheme) -> list[dict]:
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a labelled JSONL file")
     if not path.is_file():
         raise InputError(f"{path}: no such file; give a labelled JSONL file")
-    text = decode_bytes(path.read_bytes())
+    try:
+        text = decode_bytes(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error}); check its permissions") from None
     if text is None:
         raise InputError(f"{path}: binary data, not JSONL")
     records = []
-    for number, record in iter_jsonl(text, str(path)):
+    malformed: list[str] = []  # collected, not raised by iter_jsonl: its hint names score's --bad-lines
+    for number, record in iter_jsonl(text, str(path), "skip", malformed.append):
+        if malformed:
+            break
         if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
             raise InputError(f"{path}:{number}: each record needs a non-empty 'text'")
         if record.get("label") not in scheme.labels:
             raise InputError(f"{path}:{number}: label {record.get('label')!r} is not in the model's scheme "
                              f"({', '.join(scheme.labels)})")
         records.append({"id": record.get("id", number), "text": record["text"], "label": record["label"]})
+    if malformed:
+        raise InputError(f"{malformed[0].removeprefix('skipped ')}; fix the line")
     if not records:
         raise InputError(f"{path}: no records to evaluate")
     return records
