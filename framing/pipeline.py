@@ -110,7 +110,7 @@ def _model_meta(scheme: Scheme, embedder: Embedder, examples, counts, stratified
                      "fingerprint": getattr(embedder, "fingerprint", embedder.name)},
         "labelled_set": {"sha256": labelled_set_hash(examples), "n": len(examples), "counts": counts,
                          "groups": n_groups},
-        "head": {"type": "StandardScaler + LogisticRegression", "C": options.C,
+        "head": {"type": "LogisticRegression on L2-normalised embeddings", "C": options.C,
                  "class_weight": options.class_weight},
         "cv": {"grouped": grouped.to_dict(), "stratified": stratified.to_dict(), "folds": options.n_folds,
                "seed": options.seed},

@@ -616,7 +616,8 @@ def _corrupt(folder: Path) -> None:
 
 def _edit_head_by_hand(folder: Path) -> None:
     data = (folder / HEAD_FILE).read_bytes()
-    (folder / HEAD_FILE).write_bytes(data.replace(b"StandardScaler", b"StandardScalar", 1))
+    (folder / HEAD_FILE).write_bytes(data.replace(b"LogisticRegression", b"LogisticRegressiom", 1))
+    assert (folder / HEAD_FILE).read_bytes() != data  # the edit really happened
 
 
 DAMAGE = {
