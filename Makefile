@@ -30,6 +30,7 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 bench-accuracy: $(STAMP)
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	$(BIN)/python bench/accuracy.py
 
 bench-throughput: $(STAMP)
