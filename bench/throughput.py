@@ -8,10 +8,11 @@
    process): the limit.
 3. Runs `framing score` end to end in a subprocess with an empty cache (cold), then again
    (warm), recording wall time and the child's peak resident memory (wait4 rusage).
-4. Peak memory at --memory-n paragraphs. Embedding 100,000 paragraphs with the real MiniLM
-   takes about an hour on 2 cores, so by default that run uses a static stand-in embedder
-   (`--memory-embedder static`, hashed vectors) to measure the pipeline's own growth; the
-   real model's footprint is the cold run's peak. `--memory-embedder real` runs it for real.
+4. Peak memory of `framing score` at N and at --memory-n paragraphs. Embedding 100,000
+   paragraphs with MiniLM takes about an hour on 2 cores, so by default these runs use the
+   opt-in fast embedder (`make fast-embedder`: a static model distilled from MiniLM, loaded by
+   the same code path) to measure the pipeline's own growth; MiniLM's footprint is the cold
+   run's peak. `--memory-embedder real` uses MiniLM; `static` a hashed stand-in (no model).
 Prints a table and saves bench/results/throughput.json. Run it alone: two cores are easily disturbed.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 FRAMING = [sys.executable, "-m", "framing"]
+FAST_EMBEDDER = ROOT / "models" / "minilm-static-256"
 STATIC_PLUGIN = '''
 import hashlib, numpy as np
 class StaticEmbedder:
@@ -121,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--memory-n", type=int, default=100_000)
-    parser.add_argument("--memory-embedder", choices=["static", "real"], default="static")
+    parser.add_argument("--memory-embedder", choices=["fast", "static", "real"], default="fast")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -143,11 +145,18 @@ def main() -> None:
         warm_s, warm_mb = run_measured(score_command(corpus, model, tmp / "out-warm"), env)
         print(f"warm: {warm_s:.1f} s", flush=True)
         static = args.memory_embedder == "static"
+        memory_model = model
+        if args.memory_embedder == "fast":
+            if not FAST_EMBEDDER.is_dir():
+                raise SystemExit(f"{FAST_EMBEDDER} is missing: run `make fast-embedder` first")
+            memory_model = tmp / "model-fast"
+            subprocess.run([*FRAMING, "--quiet", "train", "--embedder", str(FAST_EMBEDDER), "--model",
+                            str(memory_model)], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         memory = {}
         for n in sorted({args.n, args.memory_n}):
             big = tmp / f"corpus-{n}"
             write_corpus(paragraphs[:n], big)
-            seconds, mb = run_measured(score_command(big, model, tmp / f"out-{n}", static),
+            seconds, mb = run_measured(score_command(big, memory_model, tmp / f"out-{n}", static),
                                        dict(env, FRAMING_CACHE_DIR=str(tmp / f"cache-{n}")))
             memory[n] = {"peak_rss_mb": round(mb, 1), "seconds": round(seconds, 1)}
             print(f"memory at {n:,}: {mb:.0f} MB ({args.memory_embedder} embedder)", flush=True)
