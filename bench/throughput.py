@@ -100,14 +100,32 @@ def bare_encode(paragraphs: list[str]) -> float:
 
 
 def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
+    """Wall seconds and peak RSS (MB) of a child process.
+
+    The peak is the child's own VmHWM, polled from /proc: wait4's ru_maxrss would also count the
+    memory of this (large) parent as it was when the child was forked.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak_kb = 0
+    while process.poll() is None:
+        peak_kb = max(peak_kb, _vm_hwm_kb(process.pid))
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise SystemExit(f"command failed: {' '.join(command)}\n{process.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak_kb / 1024
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def score_command(corpus: Path, model: Path, out: Path, static: bool = False) -> list[str]:
@@ -119,14 +137,57 @@ def score_command(corpus: Path, model: Path, out: Path, static: bool = False) ->
     return [sys.executable, "-c", code]
 
 
+def measure_speed(n: int, paragraphs: list[str], model: Path, tmp: Path, env: dict[str, str]) -> dict:
+    corpus = tmp / "corpus"
+    write_corpus(paragraphs[:n], corpus)
+    bare = bare_encode(paragraphs[:n])
+    print(f"bare encode: {bare:.1f} paragraphs/s", flush=True)
+    cold_s, cold_mb = run_measured(score_command(corpus, model, tmp / "out-cold"), env)
+    print(f"cold: {cold_s:.1f} s", flush=True)
+    warm_s, warm_mb = run_measured(score_command(corpus, model, tmp / "out-warm"), env)
+    print(f"warm: {warm_s:.1f} s", flush=True)
+    return {"n_paragraphs": n, "mean_words": round(sum(len(p.split()) for p in paragraphs[:n]) / n, 1),
+            "bare_encode_per_s": round(bare, 1),
+            "cold": {"seconds": round(cold_s, 1), "per_s": round(n / cold_s, 1),
+                     "ratio_to_bare": round(n / cold_s / bare, 3), "peak_rss_mb": round(cold_mb, 1)},
+            "warm": {"seconds": round(warm_s, 1), "cold_over_warm": round(cold_s / warm_s, 1),
+                     "peak_rss_mb": round(warm_mb, 1)}}
+
+
+def measure_memory(sizes: list[int], kind: str, paragraphs: list[str], model: Path, tmp: Path,
+                   env: dict[str, str]) -> dict:
+    """Peak RSS of `framing score` (cold cache) at each size, with the chosen embedder."""
+    memory_model = model
+    if kind == "fast":
+        if not FAST_EMBEDDER.is_dir():
+            raise SystemExit(f"{FAST_EMBEDDER} is missing: run `make fast-embedder` first")
+        memory_model = tmp / "model-fast"
+        subprocess.run([*FRAMING, "--quiet", "train", "--embedder", str(FAST_EMBEDDER), "--model",
+                        str(memory_model)], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    found = {}
+    for n in sizes:
+        corpus = tmp / f"corpus-{kind}-{n}"
+        write_corpus(paragraphs[:n], corpus)
+        seconds, mb = run_measured(score_command(corpus, memory_model, tmp / f"out-{kind}-{n}", kind == "static"),
+                                   dict(env, FRAMING_CACHE_DIR=str(tmp / f"cache-{kind}-{n}")))
+        found[n] = {"peak_rss_mb": round(mb, 1), "seconds": round(seconds, 1)}
+        print(f"memory at {n:,}: {mb:.0f} MB ({kind} embedder)", flush=True)
+    return {"embedder": kind, "by_paragraphs": found}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--memory-n", type=int, default=100_000)
     parser.add_argument("--memory-embedder", choices=["fast", "static", "real"], default="fast")
+    parser.add_argument("--model-memory-n", type=int, default=2_000,
+                        help="paragraphs for the MiniLM footprint run (peak RSS with the real model loaded)")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="keep the speed results already in throughput.json; redo only the memory runs")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    out_file = RESULTS / "throughput.json"
     with tempfile.TemporaryDirectory(prefix="framing-bench-") as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, FRAMING_CACHE_DIR=str(tmp / "cache"))
@@ -134,51 +195,25 @@ def main() -> None:
         subprocess.run([*FRAMING, "--quiet", "train", "--model", str(model)], env=env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
         paragraphs = make_paragraphs(max(args.n, args.memory_n))
-        corpus = tmp / "corpus"
-        write_corpus(paragraphs[:args.n], corpus)
-        words = sum(len(p.split()) for p in paragraphs[:args.n]) / args.n
-        print(f"{args.n:,} distinct paragraphs, {words:.0f} words on average", flush=True)
-        bare = bare_encode(paragraphs[:args.n])
-        print(f"bare encode: {bare:.1f} paragraphs/s", flush=True)
-        cold_s, cold_mb = run_measured(score_command(corpus, model, tmp / "out-cold"), env)
-        print(f"cold: {cold_s:.1f} s", flush=True)
-        warm_s, warm_mb = run_measured(score_command(corpus, model, tmp / "out-warm"), env)
-        print(f"warm: {warm_s:.1f} s", flush=True)
-        static = args.memory_embedder == "static"
-        memory_model = model
-        if args.memory_embedder == "fast":
-            if not FAST_EMBEDDER.is_dir():
-                raise SystemExit(f"{FAST_EMBEDDER} is missing: run `make fast-embedder` first")
-            memory_model = tmp / "model-fast"
-            subprocess.run([*FRAMING, "--quiet", "train", "--embedder", str(FAST_EMBEDDER), "--model",
-                            str(memory_model)], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        memory = {}
-        for n in sorted({args.n, args.memory_n}):
-            big = tmp / f"corpus-{n}"
-            write_corpus(paragraphs[:n], big)
-            seconds, mb = run_measured(score_command(big, memory_model, tmp / f"out-{n}", static),
-                                       dict(env, FRAMING_CACHE_DIR=str(tmp / f"cache-{n}")))
-            memory[n] = {"peak_rss_mb": round(mb, 1), "seconds": round(seconds, 1)}
-            print(f"memory at {n:,}: {mb:.0f} MB ({args.memory_embedder} embedder)", flush=True)
-    cold_rate = args.n / cold_s
-    result = {
-        "command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "n_paragraphs": args.n, "mean_words": round(words, 1),
-        "bare_encode_per_s": round(bare, 1),
-        "cold": {"seconds": round(cold_s, 1), "per_s": round(cold_rate, 1), "ratio_to_bare": round(cold_rate / bare, 3),
-                 "peak_rss_mb": round(cold_mb, 1)},
-        "warm": {"seconds": round(warm_s, 1), "cold_over_warm": round(cold_s / warm_s, 1),
-                 "peak_rss_mb": round(warm_mb, 1)},
-        "memory": {"embedder": args.memory_embedder, "by_paragraphs": memory},
-    }
-    (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    rows = [("bare encode", f"{bare:.1f} para/s", ""),
-            ("framing score, cold cache", f"{cold_rate:.1f} para/s", f"{cold_rate / bare:.2f} of bare"),
-            ("framing score, warm cache", f"{warm_s:.1f} s", f"{cold_s / warm_s:.1f}x faster than cold"),
-            *((f"peak RSS at {n:,} ({args.memory_embedder})", f"{m['peak_rss_mb']:.0f} MB", "")
-              for n, m in memory.items()),
-            ("peak RSS cold run (real model)", f"{cold_mb:.0f} MB", "")]
+        print(f"{len(paragraphs):,} distinct paragraphs generated", flush=True)
+        speed = (json.loads(out_file.read_text(encoding="utf-8"))["speed"] if args.memory_only
+                 else measure_speed(args.n, paragraphs, model, tmp, env))
+        memory = measure_memory(sorted({args.n, args.memory_n}), args.memory_embedder, paragraphs, model, tmp, env)
+        model_memory = measure_memory([args.model_memory_n], "real", paragraphs, model, tmp, env)
+    result = {"command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "speed": speed, "memory": memory, "model_memory": model_memory,
+              "peak_rss_method": "VmHWM of the child process, polled every 0.2 s"}
+    out_file.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    cold, warm = speed["cold"], speed["warm"]
+    rows = [("bare encode (MiniLM)", f"{speed['bare_encode_per_s']:.1f} para/s", ""),
+            ("framing score, cold cache", f"{cold['per_s']:.1f} para/s", f"{cold['ratio_to_bare']:.2f} of bare"),
+            ("framing score, warm cache", f"{warm['seconds']:.1f} s",
+             f"{warm['cold_over_warm']:.1f}x faster than cold"),
+            *((f"peak RSS at {n:,} ({memory['embedder']})", f"{m['peak_rss_mb']:.0f} MB", "")
+              for n, m in memory["by_paragraphs"].items()),
+            *((f"peak RSS at {n:,} (MiniLM)", f"{m['peak_rss_mb']:.0f} MB", "")
+              for n, m in model_memory["by_paragraphs"].items())]
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name.ljust(width)}  {value:>14}  {note}")
