@@ -11,8 +11,9 @@ huggingface_hub there). Make a throwaway venv first, torch pinned and installed 
     cd /work/main && HF_HUB_OFFLINE=1 /tmp/m2v/venv/bin/python bench/fastpath.py [--no-none] [--no-vocab]
 
 (Tested with torch 2.13.0+cpu, model2vec 0.10.0, transformers 5.3.0, sentence-transformers 6.2.0.)
-The `framing` package is imported from this checkout (sys.path) only for framing.labels, which is pure
-Python, so the labelled set and its groups are read exactly as bench/accuracy.py reads them.
+The `framing` package is imported from this checkout (sys.path) only for framing.labels and
+framing.classify (pure Python, scikit-learn and NumPy), so the labelled set, its groups and the ECE
+are computed exactly as bench/accuracy.py computes them.
 
 Steps
 1. Distill: model2vec.distill.distill(model_name=<packaged MiniLM folder>, pca_dims=256) and pca_dims=None
@@ -63,6 +64,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from framing.classify import expected_calibration_error  # noqa: E402  (sklearn + numpy only)
 from framing.labels import load_scheme, read_examples  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -77,17 +79,6 @@ def log(message: str) -> None:
     print(f"[{time.perf_counter() - STARTED:6.0f} s] {message}", file=sys.stderr, flush=True)
 
 
-def expected_calibration_error(y_true, proba, n_bins=10) -> float:
-    """Copy of framing.classify.expected_calibration_error (top-label, equal-width bins)."""
-    confidence = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y_true
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    gap = 0.0
-    for b in range(n_bins):
-        members = bins == b
-        if members.any():
-            gap += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(gap)
 
 
 # --- embedders ---------------------------------------------------------------------------------------

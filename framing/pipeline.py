@@ -31,7 +31,7 @@ from .embed import DEFAULT_EMBEDDER, Embedder, SentenceTransformerEmbedder
 from .errors import InputError, ModelError
 from .files import atomic_open, check_output_folder, write_text_atomic
 from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
-from .readers import ReadOptions, decode_bytes, iter_jsonl, read_documents
+from .readers import ReadOptions, iter_jsonl, read_documents, read_text_file
 from .records import Document, OutletSummary, Paragraph
 from .report import Evidence, format_table, markdown_report, outlets_json, write_jsonl_record
 from .segment import segment
@@ -377,12 +377,7 @@ def _labelled_records(path: Path, scheme: Scheme) -> list[dict]:
         raise InputError(f"{path} is a folder; give a labelled JSONL file")
     if not path.is_file():
         raise InputError(f"{path}: no such file; give a labelled JSONL file")
-    try:
-        text = decode_bytes(path.read_bytes())
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror or error}); check its permissions") from None
-    if text is None:
-        raise InputError(f"{path}: binary data, not JSONL")
+    text = read_text_file(path, "a labelled JSONL file")
     records = []
     malformed: list[str] = []  # collected, not raised by iter_jsonl: its hint names score's --bad-lines
     for number, record in iter_jsonl(text, str(path), "skip", malformed.append):

@@ -315,19 +315,24 @@ def _bad_line(message: str, bad_lines: str, warn: Warn) -> None:
     raise InputError(f"{message}; fix the line, or pass --bad-lines skip to skip it")
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """The decoded text of a file the user named, or one InputError saying what is wrong with it."""
+    try:
+        text = decode_bytes(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"{path}: cannot read {what} ({error.strerror or error}); check its permissions") from None
+    if text is None:
+        raise InputError(f"{path}: binary data, not {what}; fix or replace the file")
+    return text
+
+
 # --- manifest ---------------------------------------------------------------------------------
 
 def read_manifest(path: Path) -> dict[str, dict[str, str]]:
     """`sources.csv`: file,outlet[,date,url,title] -> {file: {column: value}}; empty when absent."""
     if not path.is_file():
         return {}
-    try:
-        text = decode_bytes(path.read_bytes())
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the manifest ({error.strerror})") from None
-    if text is None:
-        raise InputError(f"{path}: the manifest is binary, not CSV text; fix or remove it")
-    rows = csv.DictReader(io.StringIO(text))
+    rows = csv.DictReader(io.StringIO(read_text_file(path, "the CSV manifest")))
     try:
         return _manifest_rows(path, rows)
     except csv.Error as error:  # e.g. a field over the csv module's size limit
