@@ -13,7 +13,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +112,6 @@ class EmbeddingCache:
         self.db.execute("VACUUM")
         return int(n)
 
-    def close(self) -> None:
-        if self._db is not None:
-            with closing(self._db):
-                pass
-            self._db = None
-
 
 class CachedEmbedder:
     """An Embedder that looks each text up first and embeds only the misses."""
@@ -128,7 +121,6 @@ class CachedEmbedder:
         self.inner, self.cache = inner, cache
         self.name = inner.name
         self._dimension = dimension
-        self.hits = self.misses = 0
 
     @property
     def dimension(self) -> int:
@@ -152,8 +144,6 @@ class CachedEmbedder:
                                  f"the model expects {dimension}; retrain with `framing train`")
             self.cache.put_many(key, [(digests[i], fresh[row]) for row, i in enumerate(missing)])
             found.update((digests[i], fresh[row]) for row, i in enumerate(missing))
-        self.hits += len(texts) - len(missing)
-        self.misses += len(missing)
         out = np.empty((len(texts), dimension), dtype=np.float32)
         for i, digest in enumerate(digests):
             out[i] = found[digest]
