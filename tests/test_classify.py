@@ -11,21 +11,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io as sio
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from framing import classify
 from framing.classify import (
+    EMBEDDING,
     HEAD_FILE,
     META_FILE,
+    TEXT,
     HeadOptions,
     Model,
-    build_head,
     evaluate_predictions,
     expected_calibration_error,
+    fit_head,
+    head_input,
     load_model,
     meta_digest,
     out_of_fold_proba,
     save_model,
+    top_terms,
 )
 from framing.errors import ModelError, OutputError
 
@@ -42,15 +49,20 @@ def meta(labels=LABELS, name: str = "fake-embedder", dimension: int = 16) -> dic
 
 @pytest.fixture
 def data(fake_embedder):
-    X = fake_embedder.embed(TEXTS)
+    """The head's input rows (text + embedding) and their labels."""
+    X = head_input(TEXTS, fake_embedder.embed(TEXTS))
     y = np.array([i % 3 for i in range(len(TEXTS))])
     return X, y
+
+
+def proba_of(model: Model, X: np.ndarray) -> np.ndarray:
+    return model.predict_proba(list(X[:, 0]), X[:, 1:].astype(np.float32))
 
 
 @pytest.fixture
 def saved(tmp_path, data) -> tuple[Path, Model]:
     X, y = data
-    model = Model(head=build_head().fit(X, y), meta=meta())
+    model = Model(head=fit_head(X, y), meta=meta())
     folder = save_model(model, tmp_path / "model", "# card\n")
     return folder, model
 
@@ -71,7 +83,7 @@ def test_save_load_round_trip_gives_the_same_probabilities(saved, data):
     X, _ = data
     assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "head.skops", "model.json"]
     loaded = load_model(folder)
-    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(proba_of(loaded, X), proba_of(model, X))
     assert loaded.labels == LABELS
     assert loaded.embedder_name == "fake-embedder"
     assert loaded.meta["head_sha256"] == hashlib.sha256((folder / HEAD_FILE).read_bytes()).hexdigest()
@@ -80,7 +92,7 @@ def test_save_load_round_trip_gives_the_same_probabilities(saved, data):
 def test_saving_again_replaces_the_model_and_leaves_no_temporary_folders(saved, data):
     folder, _ = saved
     X, y = data
-    save_model(Model(head=build_head(HeadOptions(C=0.01)).fit(X, y), meta=meta()), folder, "# second\n")
+    save_model(Model(head=fit_head(X, y, HeadOptions(C=0.01)), meta=meta()), folder, "# second\n")
     assert (folder / "MODEL_CARD.md").read_text("utf-8") == "# second\n"
     assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
 
@@ -150,6 +162,24 @@ def test_head_with_an_untrusted_type_is_refused_without_executing_it(saved, monk
     assert loads_called == []  # refused before anything was rebuilt from the file
 
 
+def test_a_function_hidden_in_an_allowed_estimators_parameter_is_refused(saved, data):
+    # TfidfVectorizer is on the allow-list; a callable preprocessor inside one must still be refused
+    folder, _ = saved
+    X, y = data
+    sneaky = Pipeline([("tfidf", TfidfVectorizer(preprocessor=os.path.basename)), ("logreg", LogisticRegression())])
+    rewrite_head(folder, sio.dumps(sneaky.fit(list(X[:, 0]), y)))
+    with pytest.raises(ModelError, match="allow-list") as caught:
+        load_model(folder)
+    assert "basename" in str(caught.value)
+
+
+def test_an_oversized_schema_is_refused_before_it_is_inflated(saved, monkeypatch):
+    folder, _ = saved
+    monkeypatch.setattr(classify, "MAX_SCHEMA_BYTES", 1000)  # the real head's schema is far larger
+    with pytest.raises(ModelError, match="not a readable skops file"):
+        load_model(folder)
+
+
 def test_damaged_skops_archive_with_matching_hash_is_refused(saved):
     folder, _ = saved
     rewrite_head(folder, b"PK\x03\x04 this is not a real archive")
@@ -160,7 +190,9 @@ def test_damaged_skops_archive_with_matching_hash_is_refused(saved):
 def test_head_with_a_type_outside_the_allow_list_is_refused(saved, data):
     folder, _ = saved
     X, y = data
-    other = Pipeline([("log", FunctionTransformer(func=np.exp)), ("logreg", build_head().steps[-1][1])]).fit(X, y)
+    # FunctionTransformer itself is allowed (the head's "passthrough" is one); the function it would call is not
+    other = Pipeline([("log", FunctionTransformer(func=np.exp)), ("logreg", LogisticRegression())])
+    other.fit(X[:, 1:].astype(float), y)
     rewrite_head(folder, sio.dumps(other))
     with pytest.raises(ModelError, match="allow-list"):
         load_model(folder)
@@ -178,9 +210,9 @@ def test_a_copied_model_folder_still_loads(saved, tmp_path):
 def test_predict_proba_maps_learned_classes_to_scheme_order(data):
     X, y = data
     seen = y != 1  # the head never sees label 1, so it learns classes_ == [0, 2]
-    head = build_head().fit(X[seen], y[seen])
+    head = fit_head(X[seen], y[seen])
     assert head.classes_.tolist() == [0, 2]
-    proba = Model(head=head, meta=meta()).predict_proba(X)
+    proba = proba_of(Model(head=head, meta=meta()), X)
     assert proba.shape == (len(X), 3)
     assert np.all(proba[:, 1] == 0)
     np.testing.assert_allclose(proba[:, [0, 2]], head.predict_proba(X))
@@ -189,7 +221,7 @@ def test_predict_proba_maps_learned_classes_to_scheme_order(data):
 
 def test_predict_proba_of_no_rows(saved):
     _, model = saved
-    assert model.predict_proba(np.zeros((0, 16), dtype=np.float32)).shape == (0, 3)
+    assert model.predict_proba([], np.zeros((0, 16), dtype=np.float32)).shape == (0, 3)
 
 
 # --- metrics ---------------------------------------------------------------------------------------------
@@ -245,3 +277,32 @@ def test_cross_validation_needs_two_examples_per_label(data):
     keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:1]]
     with pytest.raises(ModelError, match="at least 2"):
         out_of_fold_proba(X[keep], y[keep], 3, HeadOptions())
+
+
+# --- the head ------------------------------------------------------------------------------------------
+
+def test_head_input_puts_the_text_first_then_the_embedding():
+    rows = head_input(["one", "two"], np.array([[0.5, 0.25], [1.0, 2.0]], dtype=np.float32))
+    assert rows.shape == (2, 3)
+    assert rows[:, TEXT].tolist() == ["one", "two"]
+    assert rows[:, EMBEDDING].astype(float).tolist() == [[0.5, 0.25], [1.0, 2.0]]
+
+
+def test_the_text_half_sees_words_the_embedding_cannot(data):
+    # Each label's texts share their topic words; the TF-IDF half must rank those words first.
+    X, y = data
+    head = fit_head(X, y)
+    terms = top_terms(head, LABELS, n=3)
+    assert set(terms) == set(LABELS)
+    topics = {label: TEXTS[i] for i, label in enumerate(LABELS)}  # TEXTS cycles through the labels' topics
+    for label, words in terms.items():  # each label's top n-grams come from its own topic and no other
+        for term in words:
+            assert term in topics[label]
+            assert not any(term in topics[other] for other in LABELS if other != label)
+
+
+def test_labelled_texts_without_shared_words_are_refused_with_advice(fake_embedder):
+    texts = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    X = head_input(texts, fake_embedder.embed(texts))
+    with pytest.raises(ModelError, match="share too few words"):
+        fit_head(X, np.array([0, 0, 1, 1, 2, 2]))

@@ -615,8 +615,16 @@ def _corrupt(folder: Path) -> None:
 
 
 def _edit_head_by_hand(folder: Path) -> None:
+    """Unzip head.skops, rename a class in its schema, zip it again (the archive is compressed)."""
     data = (folder / HEAD_FILE).read_bytes()
-    (folder / HEAD_FILE).write_bytes(data.replace(b"LogisticRegression", b"LogisticRegressiom", 1))
+    edited = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(edited, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            body = source.read(item)
+            if item.filename == "schema.json":
+                body = body.replace(b"LogisticRegression", b"LogisticRegressiom", 1)
+            target.writestr(item.filename, body)
+    (folder / HEAD_FILE).write_bytes(edited.getvalue())
     assert (folder / HEAD_FILE).read_bytes() != data  # the edit really happened
 
 
