@@ -7,6 +7,7 @@ no traceback (unless --debug). Heavy libraries load inside the commands that use
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -32,7 +33,12 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived; unwinding lets atomic writers discard their temporary files."""
 
 
+_MAIN_PID = os.getpid()
+
+
 def _interrupt(signum, frame):
+    if os.getpid() != _MAIN_PID:  # a forked worker (a library's pool) inherited the handler: die quietly
+        os._exit(128 + signum)
     raise Interrupted(signal.Signals(signum).name)
 
 

@@ -201,7 +201,8 @@ def audit_labels(labels: str | os.PathLike = DEFAULT_LABELS, embedder: Embedder 
     X = head_input(texts, (embedder or make_embedder()).embed(texts))
     y = np.array([scheme.index(e.label) for e in examples])
     proba = out_of_fold_proba(X, y, len(scheme.labels), options, groups=np.array([e.group for e in examples]))
-    ranked = find_label_issues(labels=y, pred_probs=proba, return_indices_ranked_by="self_confidence")
+    ranked = find_label_issues(labels=y, pred_probs=proba, return_indices_ranked_by="self_confidence",
+                               n_jobs=1)  # no worker pool: it is small work, and forked workers inherit signals
     return [LabelIssue(where=examples[i].where, text=examples[i].text, given=examples[i].label,
                        suggested=scheme.labels[int(proba[i].argmax())], p_given=float(proba[i, y[i]]),
                        p_suggested=float(proba[i].max())) for i in ranked]
