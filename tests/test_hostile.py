@@ -916,3 +916,24 @@ def test_sigterm_during_train_keeps_the_previous_model_loadable(tmp_path, traine
     assert snapshot(model) == before
     assert load_model(model).labels == load_model(trained_model).labels
     assert [p.name for p in model.parent.iterdir()] == ["default"]  # no staging or set-aside folder left
+
+
+def test_a_forked_worker_stopped_by_sigterm_dies_quietly():
+    # Libraries fork worker pools (cleanlab did) and end them with SIGTERM; a worker inherits the CLI's
+    # handler, which must not raise there and print a traceback from the child.
+    script = """
+import os, signal, sys, time
+from framing.cli import errors_translated
+with errors_translated():
+    child = os.fork()
+    if child == 0:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    print(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(128 + signal.SIGTERM)
+    assert done.stderr == ""
