@@ -34,7 +34,7 @@ bench-accuracy: $(STAMP)
 	$(BIN)/python bench/accuracy.py
 
 bench-throughput: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/throughput.py --n 5000
 
 # The opt-in fast path: a static model distilled from the packaged MiniLM, in a venv of its own.
 fast-embedder: models/minilm-static-256/modules.json

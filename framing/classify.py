@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from .errors import ModelError, OutputError
 
@@ -100,7 +101,9 @@ def fit_head(X: np.ndarray, y: np.ndarray, options: HeadOptions = HeadOptions())
     """Fit the head on `head_input` rows; the inner folds shrink to what the rarest label allows."""
     head = build_head(options).set_params(cv=_n_folds(y, options.stack_folds))
     try:
-        return head.fit(X, y)
+        # One BLAS thread: these fits are small, and with torch loaded, threads only fight (3.5x slower here).
+        with threadpool_limits(1):
+            return head.fit(X, y)
     except ValueError as error:
         if "no terms remain" in str(error) or "empty vocabulary" in str(error):
             raise ModelError("the labelled paragraphs share too few words to build the text features; "
