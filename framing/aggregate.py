@@ -1,9 +1,10 @@
 """Per-outlet shares, mean scores and bootstrap intervals: pure functions over arrays.
 
 The interval resamples in two stages, the way the data were made: documents with
-replacement, then paragraphs within each drawn document (a multinomial draw from its
-label counts). Resampling documents alone would give a zero-width interval to an outlet
-with one article, which claims a certainty the data do not have. scipy's bootstrap has no
+replacement, then the label proportions within each drawn document (a draw from the
+Jeffreys posterior of its label counts). Resampling documents alone would give a
+zero-width interval to an outlet with one article, and plug-in proportions would give one to a
+label never seen in it: both claim a certainty the data do not have. scipy's bootstrap has no
 two-stage mode, hence the few lines of NumPy.
 """
 
@@ -68,13 +69,20 @@ def share_interval(counts: np.ndarray, rng: np.random.Generator, n_resamples: in
     """Percentile interval of each label's share; counts is int[documents, labels]."""
     n_docs = len(counts)
     totals = counts.sum(axis=1)
-    proportions = counts / totals[:, None]
     shares = np.empty((n_resamples, counts.shape[1]))
     for r in range(n_resamples):
         drawn = rng.integers(0, n_docs, n_docs)
-        shares[r] = rng.multinomial(totals[drawn], proportions[drawn]).sum(axis=0) / totals[drawn].sum()
+        # Second stage: each drawn document's label proportions are drawn from their Jeffreys posterior,
+        # Dirichlet(counts + 1/2), rather than resampled from the plug-in counts: a label seen in 0 of 17
+        # paragraphs is not known to be exactly 0%. (Per document it gives the Jeffreys interval.)
+        gamma = rng.standard_gamma(counts[drawn] + 0.5)  # one Dirichlet draw per document, vectorised
+        proportions = gamma / gamma.sum(axis=1, keepdims=True)
+        shares[r] = (totals[drawn, None] * proportions).sum(axis=0) / totals[drawn].sum()
     alpha = (1 - confidence) / 2
-    return np.quantile(shares, alpha, axis=0), np.quantile(shares, 1 - alpha, axis=0)
+    observed = counts.sum(axis=0) / totals.sum()
+    # Widened to hold the observed share, as the Jeffreys interval is at 0 and at 100%.
+    return (np.minimum(np.quantile(shares, alpha, axis=0), observed),
+            np.maximum(np.quantile(shares, 1 - alpha, axis=0), observed))
 
 
 def _by_label(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:

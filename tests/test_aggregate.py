@@ -70,7 +70,15 @@ def test_single_document_outlet_with_mixed_labels_gets_a_real_interval():
     low, high = summary.ci["state_aligned"]
     assert low < summary.share["state_aligned"] < high  # resampling paragraphs, not just the one document
     assert width(summary, "western_critical") > 0
-    assert summary.ci["neutral_wire"] == (0.0, 0.0)  # a label never seen has nothing to resample
+
+def test_a_label_never_seen_still_gets_an_upper_bound_that_shrinks_with_evidence():
+    (few,) = summarize([doc("A", [3, 1, 0])], LABELS, seed=0)
+    (many,) = summarize([doc("A", [30, 10, 0])], LABELS, seed=0)
+    for summary in (few, many):
+        assert summary.share["neutral_wire"] == 0.0
+        assert summary.ci["neutral_wire"][0] == 0.0
+        assert summary.ci["neutral_wire"][1] > 0.0  # 0 of 4 (or 40) paragraphs is not a certain 0%
+    assert many.ci["neutral_wire"][1] < few.ci["neutral_wire"][1] / 2
 
 
 def test_deterministic_under_the_seed():
