@@ -77,7 +77,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from threadpoolctl import threadpool_limits
 
-from framing.classify import HeadOptions, build_head, evaluate_predictions, fit_head, head_input
+from framing.classify import EMBEDDING, TEXT, HeadOptions, build_head, evaluate_predictions, fit_head, head_input
 from framing.embed import SentenceTransformerEmbedder
 from framing.labels import label_counts, labelled_set_hash, load_scheme, read_examples
 from framing.readers import iter_jsonl
@@ -220,8 +220,8 @@ def tfidf_lr(C=30.0):
 
 def concatenated(C=30.0):
     """One LR on [TF-IDF 1-2-grams, embedding] side by side (head_input rows)."""
-    columns = ColumnTransformer([("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2), 0),
-                                 ("embedding", "passthrough", slice(1, None))])
+    columns = ColumnTransformer([("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2), TEXT),
+                                 ("embedding", "passthrough", EMBEDDING)])
     return Pipeline([("columns", columns), ("logreg", raw_lr(C))])
 
 
@@ -531,15 +531,11 @@ def reshuffled(data: Data, candidates: dict, seeds) -> dict:
 def transfer(data: Data, candidates: dict) -> dict:
     """Train on the authored paragraphs only, test on the real seed paragraphs (outlets and style unseen)."""
     authored = np.array([source == "authored" for source in data.sources])
+    split = [(np.flatnonzero(authored), np.flatnonzero(~authored))]
     out = {}
     for name, (factory, features) in candidates.items():
-        F = feature_matrix(data, features)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = factory().fit(F[authored], data.y[authored])
-        proba = np.zeros((int((~authored).sum()), len(data.labels)))
-        proba[:, model.classes_] = model.predict_proba(F[~authored])
-        metrics = evaluate_predictions(data.y[~authored], proba, data.labels)
+        row = run_method(Method(name, fixed(factory), features), data, split, "transfer")
+        metrics = evaluate_predictions(data.y[~authored], row.proba[~authored], data.labels)
         out[name] = {"macro_f1": metrics.macro_f1, "ece": metrics.ece,
                      "f1": {label: metrics.per_label[label]["f1"] for label in data.labels}}
     return {"train": int(authored.sum()), "test": int((~authored).sum()), "heads": out}
@@ -578,13 +574,9 @@ def methods(data: Data, quick: bool) -> list[Method]:
     ridge = tuned(lambda: RidgeClassifier(class_weight="balanced"), "alpha", g(GRID_ALPHA, GRID_ALPHA_QUICK))
     rows = [
         Method("majority class (prior proba)", fixed(lambda: DummyClassifier(strategy="prior"))),
-        Method("TF-IDF 1-2g sublinear + LR balanced", fixed(lambda: Pipeline([
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-            ("logreg", LogisticRegression(class_weight="balanced", max_iter=5000))])), features="text"),
-        Method("TF-IDF + LR balanced, C tuned", tuned(lambda: Pipeline([
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-            ("logreg", LogisticRegression(class_weight="balanced", max_iter=5000))]), "logreg__C",
-            GRID_C_TFIDF), features="text", full_only=True),
+        Method("TF-IDF 1-2g sublinear + LR balanced", fixed(lambda: tfidf_lr(1.0)), features="text"),
+        Method("TF-IDF + LR balanced, C tuned", tuned(tfidf_lr, "logreg__C", GRID_C_TFIDF), features="text",
+               full_only=True),
         Method("zero-shot cos(definition), softmax T fitted", fixed(lambda: ZeroShot(data.D))),
         Method("previous default 0.1: scaler + LR C=1", fixed(lambda: scaled_lr(1.0))),
         Method("previous default 0.2: raw emb + LR C=10", fixed(lambda: raw_lr(10.0))),
