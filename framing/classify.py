@@ -55,7 +55,7 @@ TRUSTED_TYPES = [
     "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
     "builtins.bool", "builtins.NoneType", "builtins.slice",
 ]
-MAX_SCHEMA_BYTES = 512 * 2**20  # a head's schema is ~15 MB; refuse to inflate a zip bomb
+MAX_HEAD_BYTES = 512 * 2**20  # a head inflates to ~16 MB; refuse to inflate a zip bomb
 TEXT, EMBEDDING = 0, slice(1, None)  # the columns of the head's input
 
 
@@ -314,8 +314,10 @@ def types_in_skops(data: bytes) -> set[str]:
     skops' own check trusts all of scikit-learn; ours allows only the types a framing head is built of.
     """
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        if archive.getinfo("schema.json").file_size > MAX_SCHEMA_BYTES:
-            raise ValueError("schema.json is implausibly large")
+        # Every member, not just the schema: skops inflates the arrays too. zipfile reads no more than
+        # each member's declared size, so the declared sizes bound what loading can inflate.
+        if sum(member.file_size for member in archive.infolist()) > MAX_HEAD_BYTES:
+            raise ValueError("the archive is implausibly large")
         schema = json.loads(archive.read("schema.json"))
     found: set[str] = set()
     stack = [schema]

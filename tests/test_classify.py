@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -173,9 +174,19 @@ def test_a_function_hidden_in_an_allowed_estimators_parameter_is_refused(saved, 
     assert "basename" in str(caught.value)
 
 
-def test_an_oversized_schema_is_refused_before_it_is_inflated(saved, monkeypatch):
+def test_an_oversized_archive_is_refused_before_it_is_inflated(saved, monkeypatch):
     folder, _ = saved
-    monkeypatch.setattr(classify, "MAX_SCHEMA_BYTES", 1000)  # the real head's schema is far larger
+    monkeypatch.setattr(classify, "MAX_HEAD_BYTES", 1000)  # the real head inflates to far more
+    with pytest.raises(ModelError, match="not a readable skops file"):
+        load_model(folder)
+
+
+def test_the_size_bound_covers_the_arrays_not_only_the_schema(saved, monkeypatch):
+    folder, _ = saved
+    with zipfile.ZipFile(folder / HEAD_FILE) as archive:
+        schema = archive.getinfo("schema.json").file_size
+        assert sum(m.file_size for m in archive.infolist()) > schema  # the head holds arrays beside its schema
+    monkeypatch.setattr(classify, "MAX_HEAD_BYTES", schema)  # the schema alone would pass
     with pytest.raises(ModelError, match="not a readable skops file"):
         load_model(folder)
 
