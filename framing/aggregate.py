@@ -1,88 +1,186 @@
-"""Per-outlet shares, mean scores and bootstrap intervals: pure functions over arrays.
+"""The reduce step: per-document tallies and evidence, as values that merge, and per-outlet summaries.
 
-The interval resamples in two stages, the way the data were made: documents with
-replacement, then the label proportions within each drawn document (a draw from the
-Jeffreys posterior of its label counts). Resampling documents alone would give a
-zero-width interval to an outlet with one article, and plug-in proportions would give one to a
-label never seen in it: both claim a certainty the data do not have. scipy's bootstrap has no
-two-stage mode, hence the few lines of NumPy.
+Tallies and evidence are built from scored batches in any order and merged; the result does not
+depend on the order (ties are broken by content, never by arrival), which is what lets a cluster
+engine reduce them in whatever order its tasks finish. Intervals and corrected prevalence are
+computed from the tallies by `framing.prevalence`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .records import OutletSummary
 
-N_RESAMPLES = 2000
-CONFIDENCE = 0.95
+EVIDENCE_PER_LABEL = 5
 
 
 @dataclass
 class DocumentTally:
-    """What aggregation needs of one scored document."""
+    """What aggregation needs of one document: its outlet, its scored paragraphs' probabilities, and how
+    many of its paragraphs were repeats of paragraphs already scored for the same outlet."""
 
+    key: str
     outlet: str
-    counts: np.ndarray  # int[k]: paragraphs whose top label is each label
-    score_sums: np.ndarray  # float[k]: summed probabilities
+    proba: np.ndarray  # float[n, k], the document's scored paragraphs in reading order
+    n_duplicates: int = 0
 
     @property
     def n(self) -> int:
-        return int(self.counts.sum())
+        return len(self.proba)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Paragraphs whose most probable label is each label."""
+        return np.bincount(self.proba.argmax(axis=1), minlength=self.proba.shape[1]) if self.n else \
+            np.zeros(self.proba.shape[1], dtype=int)
+
+    def merge(self, other: DocumentTally) -> DocumentTally:
+        if other.key != self.key:
+            raise ValueError(f"cannot merge the tallies of two documents ({self.key!r}, {other.key!r})")
+        return DocumentTally(self.key, self.outlet, np.vstack([self.proba, other.proba]),
+                             self.n_duplicates + other.n_duplicates)
 
 
-def tally(outlet: str, proba: np.ndarray) -> DocumentTally:
-    """Counts of top labels and summed probabilities of one document's paragraphs."""
-    k = proba.shape[1]
-    top = proba.argmax(axis=1)
-    return DocumentTally(outlet, np.bincount(top, minlength=k), proba.sum(axis=0))
+def merge_tallies(tallies: Iterable[DocumentTally]) -> dict[str, DocumentTally]:
+    """One tally per document key, parts merged in the order given."""
+    merged: dict[str, DocumentTally] = {}
+    for tally in tallies:
+        merged[tally.key] = merged[tally.key].merge(tally) if tally.key in merged else tally
+    return merged
 
 
-def summarize(tallies: Sequence[DocumentTally], labels: Sequence[str], seed: int = 0,
-              n_resamples: int = N_RESAMPLES) -> list[OutletSummary]:
-    """One summary per outlet (sorted by name), skipping documents with no scored paragraph."""
-    by_outlet: dict[str, list[DocumentTally]] = {}
-    for doc in tallies:
-        if doc.n:
-            by_outlet.setdefault(doc.outlet, []).append(doc)
-    rng = np.random.default_rng(seed)
-    return [_summary(outlet, docs, labels, rng, n_resamples) for outlet, docs in sorted(by_outlet.items())]
+@dataclass(frozen=True, order=True)
+class Example:
+    """One paragraph offered as evidence. Ordered by score, then by content: never by arrival."""
+
+    score: float
+    text: str
+    doc: str
+    index: int
+    probability: float = field(compare=False)
+    scores: tuple[float, ...] = field(compare=False, default=())
 
 
-def _summary(outlet: str, docs: list[DocumentTally], labels: Sequence[str], rng: np.random.Generator,
-             n_resamples: int) -> OutletSummary:
-    counts = np.stack([d.counts for d in docs])
-    n = counts.sum()
-    share = counts.sum(axis=0) / n
-    mean = np.stack([d.score_sums for d in docs]).sum(axis=0) / n
-    low, high = share_interval(counts, rng, n_resamples)
-    return OutletSummary(outlet=outlet, documents=len(docs), paragraphs=int(n),
-                         share=_by_label(labels, share), mean_score=_by_label(labels, mean),
-                         ci={label: (float(low[i]), float(high[i])) for i, label in enumerate(labels)})
+@dataclass
+class Evidence:
+    """Per (outlet, label): the most confident paragraphs, and the most borderline ones (smallest
+    margin between the top two labels), in bounded heaps while streaming. Merges with another."""
+
+    per_label: int = EVIDENCE_PER_LABEL
+    confident: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
+    borderline: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
+
+    def offer(self, outlet: str, label: str, proba: np.ndarray, doc: str, index: int, text: str) -> None:
+        top2 = np.sort(proba)[-2:] if len(proba) > 1 else np.array([0.0, proba[0]])
+        scores = tuple(round(float(p), 4) for p in proba)
+        probability = float(top2[-1])
+        self._push(self.confident, (outlet, label), Example(probability, text, doc, index, probability, scores))
+        margin = float(top2[-1] - top2[-2])
+        self._push(self.borderline, (outlet, label), Example(-margin, text, doc, index, probability, scores))
+
+    def _push(self, heaps: dict, key: tuple[str, str], item: Example) -> None:
+        heap = heaps.setdefault(key, [])
+        if len(heap) < self.per_label:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            heapq.heapreplace(heap, item)
+
+    def merge(self, other: Evidence) -> Evidence:
+        merged = Evidence(self.per_label)
+        for source in (self, other):
+            for key, items in source.confident.items():
+                for item in items:
+                    merged._push(merged.confident, key, item)
+            for key, items in source.borderline.items():
+                for item in items:
+                    merged._push(merged.borderline, key, item)
+        return merged
+
+    def best(self, outlet: str, label: str) -> list[Example]:
+        """The most confident paragraphs of this outlet and label, most confident first."""
+        return sorted(self.confident.get((outlet, label), []), reverse=True)
+
+    def closest_calls(self, outlet: str, label: str) -> list[Example]:
+        """The paragraphs given this label by the smallest margin, closest call first."""
+        return sorted(self.borderline.get((outlet, label), []), reverse=True)
+
+
+@dataclass(frozen=True)
+class OutletCounts:
+    """What was read for one outlet, including what was left out of its shares."""
+
+    documents: int  # every document read, duplicates included
+    paragraphs: int  # paragraphs scored
+    duplicates: int  # paragraphs left out as exact repeats within the outlet
+    duplicate_documents: int  # documents all of whose paragraphs were repeats
+
+
+def outlet_counts(tallies: Iterable[DocumentTally]) -> dict[str, OutletCounts]:
+    grouped: dict[str, list[DocumentTally]] = {}
+    for tally in tallies:
+        grouped.setdefault(tally.outlet, []).append(tally)
+    return {outlet: OutletCounts(documents=len(docs), paragraphs=sum(d.n for d in docs),
+                                 duplicates=sum(d.n_duplicates for d in docs),
+                                 duplicate_documents=sum(1 for d in docs if not d.n and d.n_duplicates))
+            for outlet, docs in sorted(grouped.items())}
+
+
+def document_shares(tally: DocumentTally, labels: Sequence[str]) -> dict[str, float]:
+    """The share of a document's scored paragraphs whose most probable label is each label."""
+    if not tally.n:
+        return {label: 0.0 for label in labels}
+    counts = tally.counts
+    return {label: round(float(counts[i] / tally.n), 4) for i, label in enumerate(labels)}
+
+
+# --- interim: the old two-stage interval, until framing.prevalence replaces it ----------------------
+
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
 
 
 def share_interval(counts: np.ndarray, rng: np.random.Generator, n_resamples: int = N_RESAMPLES,
                    confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of each label's share; counts is int[documents, labels]."""
     n_docs = len(counts)
     totals = counts.sum(axis=1)
     shares = np.empty((n_resamples, counts.shape[1]))
     for r in range(n_resamples):
         drawn = rng.integers(0, n_docs, n_docs)
-        # Second stage: each drawn document's label proportions are drawn from their Jeffreys posterior,
-        # Dirichlet(counts + 1/2), rather than resampled from the plug-in counts: a label seen in 0 of 17
-        # paragraphs is not known to be exactly 0%. (Per document it gives the Jeffreys interval.)
-        gamma = rng.standard_gamma(counts[drawn] + 0.5)  # one Dirichlet draw per document, vectorised
+        gamma = rng.standard_gamma(counts[drawn] + 0.5)
         proportions = gamma / gamma.sum(axis=1, keepdims=True)
         shares[r] = (totals[drawn, None] * proportions).sum(axis=0) / totals[drawn].sum()
     alpha = (1 - confidence) / 2
     observed = counts.sum(axis=0) / totals.sum()
-    # Widened to hold the observed share, as the Jeffreys interval is at 0 and at 100%.
     return (np.minimum(np.quantile(shares, alpha, axis=0), observed),
             np.maximum(np.quantile(shares, 1 - alpha, axis=0), observed))
+
+
+def summarize(tallies: Sequence[DocumentTally], labels: Sequence[str], seed: int = 0,
+              n_resamples: int = N_RESAMPLES) -> list[OutletSummary]:
+    """One summary per outlet, sorted by name; every document read counts in `documents`."""
+    counts_by_outlet = outlet_counts(tallies)
+    rng = np.random.default_rng(seed)
+    summaries = []
+    for outlet, read in counts_by_outlet.items():
+        scored = [t for t in tallies if t.outlet == outlet and t.n]
+        if not scored:
+            continue
+        counts = np.stack([t.counts for t in scored])
+        n = counts.sum()
+        share = counts.sum(axis=0) / n
+        mean = np.vstack([t.proba for t in scored]).mean(axis=0)
+        low, high = share_interval(counts, rng, n_resamples)
+        summaries.append(OutletSummary(
+            outlet=outlet, documents=read.documents, paragraphs=int(n), share=_by_label(labels, share),
+            mean_score=_by_label(labels, mean), ci={label: (float(low[i]), float(high[i])) for i, label in
+                                                    enumerate(labels)},
+            duplicates=read.duplicates, duplicate_documents=read.duplicate_documents))
+    return summaries
 
 
 def _by_label(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:

@@ -62,8 +62,8 @@ class EmbeddingCache:
             self.warn(f"the embedding cache {self.path} was damaged; moved it to {aside.name} and started a new one")
             db = self._connect()
         except OSError as error:
-            raise OutputError(f"cannot use the cache folder {self.folder} ({error.strerror}); "
-                              f"set --cache-dir or {ENV_VAR}, or pass --no-cache") from None
+            raise OutputError(f"cannot use the cache folder {self.folder} ({error.strerror}); choose another cache "
+                              f"folder or run without the cache", option="cache") from None
         return db
 
     def _connect(self) -> sqlite3.Connection:
@@ -121,6 +121,7 @@ class CachedEmbedder:
         self.inner, self.cache = inner, cache
         self.name = inner.name
         self._dimension = dimension
+        self._disabled = False
 
     @property
     def dimension(self) -> int:
@@ -135,16 +136,39 @@ class CachedEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         digests = [text_digest(text) for text in texts]
         key, dimension = self.fingerprint, self.dimension
-        found = self.cache.get_many(key, digests, dimension)
+        found = self._lookup(key, digests, dimension)
         missing = [i for i, digest in enumerate(digests) if digest not in found]
         if missing:
             fresh = self.inner.embed([texts[i] for i in missing])
             if fresh.shape[1] != dimension:
                 raise ModelError(f"the embedder {self.name!r} gives {fresh.shape[1]}-dimensional vectors, "
-                                 f"the model expects {dimension}; retrain with `framing train`")
-            self.cache.put_many(key, [(digests[i], fresh[row]) for row, i in enumerate(missing)])
+                                 f"the model expects {dimension}; retrain the model")
+            self._store(key, [(digests[i], fresh[row]) for row, i in enumerate(missing)])
             found.update((digests[i], fresh[row]) for row, i in enumerate(missing))
         out = np.empty((len(texts), dimension), dtype=np.float32)
         for i, digest in enumerate(digests):
             out[i] = found[digest]
         return out
+
+    # A cache is a convenience: when it cannot be read or written (disk full, read-only, locked by
+    # another program), say so once and go on without it; the run's results do not depend on it.
+    def _lookup(self, key: str, digests: list[bytes], dimension: int) -> dict[bytes, np.ndarray]:
+        if self._disabled:
+            return {}
+        try:
+            return self.cache.get_many(key, digests, dimension)
+        except (sqlite3.Error, OSError, OutputError) as error:
+            self._disable(error)
+            return {}
+
+    def _store(self, key: str, items: list[tuple[bytes, np.ndarray]]) -> None:
+        if self._disabled:
+            return
+        try:
+            self.cache.put_many(key, items)
+        except (sqlite3.Error, OSError, OutputError) as error:
+            self._disable(error)
+
+    def _disable(self, error: Exception) -> None:
+        self._disabled = True
+        self.cache.warn(f"the embedding cache {self.cache.path} cannot be used ({error}); going on without it")

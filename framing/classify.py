@@ -5,23 +5,19 @@ on TF-IDF word n-grams (the framing vocabulary itself: "win-win", "hegemony", "s
 logistic regression that weighs and calibrates their probabilities. Its input is one object array per
 batch: column 0 the paragraph text, the other columns its embedding (see `head_input`).
 
-A saved model is a folder of plain files: `model.json` (metadata, including the sha256
-of the head), `head.skops` (the fitted estimator in skops format, loaded only when every
-type in it is on an explicit allow-list, so loading never runs code from the file) and
-`MODEL_CARD.md`. Files are written to a temporary folder and swapped in, so a crash
-leaves the previous model whole.
+A saved model is a folder of plain files: `model.json` (metadata, with the sha256 of every other
+file and of itself), `head.json` + `head.npz` (the fitted head as JSON and plain arrays, see
+`headfile`: nothing in them can run code), `calibration.json` (the grouped out-of-fold
+probabilities that corrected prevalence needs) and `MODEL_CARD.md`. Files are written to a
+staging folder and swapped in, so a crash leaves the previous model whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
-import tempfile
-import time
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,25 +33,12 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from .errors import ModelError, OutputError
+from .files import apply_umask, make_staging_folder, swap_in, write_error
+from .headfile import MAX_HEAD_BYTES, arrays_to_bytes, export_head, load_head
 
-FORMAT_VERSION = 1
-HEAD_FILE, META_FILE, CARD_FILE = "head.skops", "model.json", "MODEL_CARD.md"
-# Every type a saved head may contain. Anything else in a file means it was not written by us.
-TRUSTED_TYPES = [
-    "sklearn.ensemble._stacking.StackingClassifier",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.preprocessing._function_transformer.FunctionTransformer",  # what "passthrough" becomes once fitted
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.preprocessing._label.LabelEncoder",
-    "sklearn.utils._bunch.Bunch",
-    "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.float32",
-    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
-    "builtins.bool", "builtins.NoneType", "builtins.slice",
-]
-MAX_HEAD_BYTES = 512 * 2**20  # a head inflates to ~16 MB; refuse to inflate a zip bomb
+FORMAT_VERSION = 2  # 2: the head as JSON + plain arrays (1 was a skops file)
+HEAD_FILE, WEIGHTS_FILE, META_FILE, CARD_FILE = "head.json", "head.npz", "model.json", "MODEL_CARD.md"
+CALIBRATION_FILE = "calibration.json"  # grouped out-of-fold probabilities: what corrected prevalence needs
 TEXT, EMBEDDING = 0, slice(1, None)  # the columns of the head's input
 
 
@@ -137,15 +120,21 @@ class Metrics:
                 "ece": self.ece, "labels": list(self.labels)}
 
 
-def evaluate_predictions(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...]) -> Metrics:
-    """Macro-F1, per-label precision/recall/F1, confusion matrix and ECE from class probabilities."""
+def evaluate_predictions(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...],
+                         present: Sequence[str] | None = None) -> Metrics:
+    """Macro-F1, per-label precision/recall/F1, confusion matrix and ECE from class probabilities.
+
+    `present`: the labels macro-F1 averages over (default: all). A label with no support in the data
+    has no F1 to speak of; counting it as 0 would understate every other label.
+    """
     y_pred = proba.argmax(axis=1)
     codes = list(range(len(labels)))
+    averaged = [labels.index(label) for label in present] if present is not None else codes
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=codes,
                                                                      zero_division=0)
     per_label = {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                          "support": int(support[i])} for i, label in enumerate(labels)}
-    return Metrics(macro_f1=float(f1_score(y_true, y_pred, labels=codes, average="macro", zero_division=0)),
+    return Metrics(macro_f1=float(f1_score(y_true, y_pred, labels=averaged, average="macro", zero_division=0)),
                    per_label=per_label,
                    confusion=confusion_matrix(y_true, y_pred, labels=codes).tolist(),
                    ece=expected_calibration_error(y_true, proba), labels=labels)
@@ -193,18 +182,62 @@ def _n_folds(y: np.ndarray, wanted: int) -> int:
 
 # --- saving and loading ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ModelMeta:
+    """A model folder's `model.json` as a typed value: what scoring needs to know, checked once.
+
+    `raw` keeps the whole document: it is what the stored hash covers and what the model card reads.
+    """
+
+    labels: tuple[str, ...]
+    scheme_name: str
+    definitions: dict[str, str]
+    embedder_name: str
+    embedder_dimension: int
+    multilingual: bool = False  # declared by the embedder: non-English paragraphs then count in the shares
+    created: str | None = None
+    grouped_macro_f1: float | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: object, where: str = META_FILE) -> ModelMeta:
+        """Validate a parsed `model.json`; ModelError names what is wrong."""
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or not _meta_complete(data):
+            raise ModelError(f"{where}: not a framing model of format {FORMAT_VERSION}; retrain the model")
+        scheme, embedder = data["scheme"], data["embedder"]
+        definitions = scheme.get("definitions") if isinstance(scheme.get("definitions"), dict) else {}
+        f1 = ((data.get("cv") or {}).get("grouped") or {}).get("macro_f1") if isinstance(data.get("cv"), dict) \
+            else None
+        return cls(labels=tuple(scheme["labels"]), scheme_name=str(scheme.get("name", "")),
+                   definitions={str(k): str(v) for k, v in definitions.items()},
+                   embedder_name=embedder["name"], embedder_dimension=embedder["dimension"],
+                   multilingual=embedder.get("multilingual") is True,
+                   created=data.get("created") if isinstance(data.get("created"), str) else None,
+                   grouped_macro_f1=float(f1) if isinstance(f1, (int, float)) and not isinstance(f1, bool) else None,
+                   raw=data)
+
+    def check_fits(self, embedder) -> None:
+        """Refuse an embedder whose vectors this model was not trained on."""
+        if self.embedder_name != embedder.name:
+            raise ModelError(f"the model was trained on embeddings of {self.embedder_name!r}, not "
+                             f"{embedder.name!r}; score with the same embedder or retrain")
+        if self.embedder_dimension != embedder.dimension:
+            raise ModelError(f"the model expects {self.embedder_dimension}-dimensional embeddings, the embedder "
+                             f"gives {embedder.dimension}; retrain the model")
+
+
 @dataclass
 class Model:
     head: StackingClassifier
-    meta: dict
+    meta: ModelMeta
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(self.meta["scheme"]["labels"])
+        return self.meta.labels
 
     @property
     def embedder_name(self) -> str:
-        return self.meta["embedder"]["name"]
+        return self.meta.embedder_name
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Probabilities in scheme order, whatever order the head learned its classes in."""
@@ -214,122 +247,84 @@ class Model:
         return proba
 
 
-def save_model(model: Model, folder: str | os.PathLike, card: str) -> Path:
-    """Write the model folder atomically: build it beside the target, then swap it in."""
-    import skops.io as sio
+def save_model(model: Model, folder: str | os.PathLike, card: str, extra: dict[str, str] | None = None) -> Path:
+    """Write the model folder atomically: build it beside the target, then swap it in.
 
+    `extra`: more plain-text files (name -> content) to store. model.json records every file's hash."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder} is a file; give --model a folder path for the model")
+        raise OutputError(f"{folder} is a file; give a folder path for the model", option="model")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / META_FILE).is_file():
-        raise OutputError(f"{folder} holds files that are not a framing model; choose another --model folder")
+        raise OutputError(f"{folder} holds files that are not a framing model; choose another folder for the model",
+                          option="model")
+    spec, arrays = export_head(model.head, TEXT, EMBEDDING)
+    files = {HEAD_FILE: json.dumps(spec, ensure_ascii=False).encode(), WEIGHTS_FILE: arrays_to_bytes(arrays)}
+    files.update((name, text.encode()) for name, text in (extra or {}).items())
+    meta = dict(model.meta.raw, files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
+    meta["meta_sha256"] = meta_digest(meta)
+    files[META_FILE] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
+    files[CARD_FILE] = card.encode()
+    staging = make_staging_folder(folder)
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+            apply_umask(staging / name)
+        swap_in(staging, folder)
     except OSError as error:
-        raise OutputError(f"cannot write the model under {folder.parent} ({error.strerror})") from None
-    try:
-        head_bytes = sio.dumps(model.head, compression=zipfile.ZIP_DEFLATED)  # the TF-IDF vocabulary: 15 MB -> 0.5
-        (staging / HEAD_FILE).write_bytes(head_bytes)
-        meta = dict(model.meta, head_sha256=hashlib.sha256(head_bytes).hexdigest())
-        meta["meta_sha256"] = meta_digest(meta)
-        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (staging / CARD_FILE).write_text(card, encoding="utf-8")
-        _swap_in(staging, folder)
+        raise write_error(folder, error) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def _swap_in(staging: Path, folder: Path) -> None:
-    """Replace `folder` by `staging` with renames; the old model survives until the new one is in place."""
-    old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.time_ns()}")
-    try:
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(staging, folder)
-    except BaseException:  # OSError, and Ctrl-C or SIGTERM between the two renames: put the old model back
-        if old.exists() and not folder.exists():
-            os.rename(old, folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def load_model(folder: str | os.PathLike) -> Model:
-    """Load a model folder, refusing anything damaged, edited, or holding types outside the allow-list."""
-    import skops.io as sio
-
+    """Load a model folder, refusing anything damaged or edited. Its files are JSON and plain arrays,
+    so nothing in them can run code."""
     folder = Path(folder)
-    meta_path, head_path = folder / META_FILE, folder / HEAD_FILE
-    if not meta_path.is_file() or not head_path.is_file():
-        raise ModelError(f"no model at {folder}: run `framing train` first, or point --model at a model folder")
+    meta_path = folder / META_FILE
+    if not meta_path.is_file() or not (folder / HEAD_FILE).is_file():
+        raise ModelError(f"no model at {folder}: train one first, or give the folder of a trained model",
+                         option="model")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        head_bytes = head_path.read_bytes()
     except (OSError, ValueError, RecursionError):  # ValueError: bad JSON or UTF-8, a number too long
-        raise ModelError(f"{meta_path}: unreadable model metadata; retrain with `framing train`") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or \
-            not _meta_complete(meta):
-        raise ModelError(f"{folder}: not a framing model of format {FORMAT_VERSION}; retrain with `framing train`")
-    if hashlib.sha256(head_bytes).hexdigest() != meta.get("head_sha256"):
-        raise ModelError(f"{head_path}: does not match the hash in {META_FILE} (damaged or edited); "
-                         "retrain with `framing train` or restore the model")
+        raise ModelError(f"{meta_path}: unreadable model metadata; retrain the model") from None
+    typed = ModelMeta.from_json(meta, str(meta_path))
     if meta_digest(meta) != meta.get("meta_sha256"):
         raise ModelError(f"{meta_path}: does not match its stored hash (edited by hand?); "
-                         "retrain with `framing train` or restore the model")
+                         "retrain the model or restore it")
+    spec, weights = (_read_checked(folder, meta, name) for name in (HEAD_FILE, WEIGHTS_FILE))
+    head = load_head(spec, weights, str(folder / HEAD_FILE))
+    n_labels = len(typed.labels)
+    if len(head.classes_) > n_labels or not all(0 <= c < n_labels for c in head.classes_):
+        raise ModelError(f"{folder / HEAD_FILE}: the head does not fit the scheme in {META_FILE}; retrain")
+    if head.n_features_in_ != 1 + typed.embedder_dimension:  # the text, then the embedding
+        raise ModelError(f"{folder / HEAD_FILE}: the head takes {head.n_features_in_ - 1}-dimensional embeddings, "
+                         f"{META_FILE} says {typed.embedder_dimension} (edited?); retrain the model")
+    return Model(head=head, meta=typed)
+
+
+def _read_checked(folder: Path, meta: dict, name: str) -> bytes:
+    """A model file's bytes, if they match the hash model.json holds for them."""
+    path = folder / name
+    expected = (meta.get("files") or {}).get(name) if isinstance(meta.get("files"), dict) else None
     try:
-        present = types_in_skops(head_bytes)  # first: it refuses a zip bomb before skops inflates it
-        untrusted = sio.get_untrusted_types(data=head_bytes)
-    except Exception:  # skops raises various errors on a damaged archive; none may escape as a traceback
-        raise ModelError(f"{head_path}: not a readable skops file; retrain with `framing train`") from None
-    refused = sorted((set(untrusted) | present) - set(TRUSTED_TYPES))
-    if refused:
-        raise ModelError(f"{head_path}: refusing to load types outside the allow-list ({', '.join(refused[:3])}); "
-                         "only load models trained by framing")
-    try:
-        head = sio.loads(head_bytes, trusted=sorted(set(untrusted)))
-    except Exception:
-        raise ModelError(f"{head_path}: the head cannot be rebuilt; retrain with `framing train`") from None
-    n_labels = len(meta["scheme"]["labels"])
-    classes = getattr(head, "classes_", None) if isinstance(head, StackingClassifier) else None
-    if classes is None or len(classes) > n_labels or \
-            not all(isinstance(c, (int, np.integer)) and 0 <= c < n_labels for c in classes):
-        raise ModelError(f"{head_path}: the head does not fit the scheme in {META_FILE}; retrain")
-    expected = 1 + meta["embedder"]["dimension"]  # the text, then the embedding
-    if getattr(head, "n_features_in_", expected) != expected:
-        raise ModelError(f"{head_path}: the head takes {head.n_features_in_ - 1}-dimensional embeddings, "
-                         f"{META_FILE} says {meta['embedder']['dimension']} (edited?); retrain with `framing train`")
-    return Model(head=head, meta=meta)
+        if path.stat().st_size > MAX_HEAD_BYTES:
+            raise ModelError(f"{path}: implausibly large for a model file; retrain the model")
+        data = path.read_bytes()
+    except OSError:
+        raise ModelError(f"no model at {folder}: {name} is missing or unreadable; retrain the model",
+                         option="model") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ModelError(f"{path}: does not match the hash in {META_FILE} (damaged or edited); "
+                         "retrain the model or restore it")
+    return data
 
 
 def meta_digest(meta: dict) -> str:
     """sha256 of the metadata (head hash included, its own hash excluded), in canonical JSON."""
     body = {key: value for key, value in meta.items() if key != "meta_sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-def types_in_skops(data: bytes) -> set[str]:
-    """Every `module.Class` (functions too) named anywhere in a skops file's schema, read as plain JSON.
-
-    skops' own check trusts all of scikit-learn; ours allows only the types a framing head is built of.
-    """
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        # Every member, not just the schema: skops inflates the arrays too. zipfile reads no more than
-        # each member's declared size, so the declared sizes bound what loading can inflate.
-        if sum(member.file_size for member in archive.infolist()) > MAX_HEAD_BYTES:
-            raise ValueError("the archive is implausibly large")
-        schema = json.loads(archive.read("schema.json"))
-    found: set[str] = set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("__module__"), str) and isinstance(node.get("__class__"), str):
-                found.add(f"{node['__module__']}.{node['__class__']}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 def _meta_complete(meta: dict) -> bool:
@@ -339,3 +334,15 @@ def _meta_complete(meta: dict) -> bool:
         len(set(labels)) == len(labels) and \
         isinstance(embedder, dict) and isinstance(embedder.get("name"), str) and \
         isinstance(embedder.get("dimension"), int)
+
+
+def read_model_file(folder: str | os.PathLike, model: Model, name: str) -> str | None:
+    """A plain-text file saved beside the head, checked against the hash in model.json; None if absent."""
+    expected = (model.meta.raw.get("files") or {}).get(name)
+    path = Path(folder) / name
+    if expected is None or not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    if hashlib.sha256(text.encode()).hexdigest() != expected:
+        raise ModelError(f"{path}: does not match the hash in {META_FILE} (damaged or edited); retrain the model")
+    return text

@@ -15,11 +15,44 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer 0.29 vendors click
+from typer.core import TyperGroup
 
 from .errors import FramingError
+from .options import BadLines, ScoreOptions
+
+_SCORE = ScoreOptions()
+_READ = _SCORE.read
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, a missing argument) as one stderr line, like every other error."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as error:
+            if not standalone_mode:
+                raise
+            error.show()
+            sys.exit(error.exit_code)
+        except ClickException as error:
+            if not standalone_mode:
+                raise
+            where = f"; see `{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else ""
+            typer.echo(f"framing: error: {error.format_message().rstrip('.')}{where}", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo("framing: error: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 app = typer.Typer(help="Measure how news outlets frame Russia, China and the West, paragraph by paragraph.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=_OneLineErrors)
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
 
@@ -42,9 +75,21 @@ def _interrupt(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+# The library's errors name the setting they are about; the CLI names its flag.
+FLAG_HINTS = {"model": "train one with `framing train`, or pass --model", "out": "--out", "labels": "--labels",
+              "predictions": "--predictions", "aliases": "--aliases",
+              "force": "--force to overwrite", "cache": "--cache-dir, or --no-cache", "bad_lines": "--bad-lines skip",
+              "max_bytes": "--max-bytes", "scheme": "--scheme"}
+
+
 def fail(message: str, code: int) -> None:
     typer.echo(f"framing: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _with_hint(error: FramingError) -> str:
+    hint = FLAG_HINTS.get(error.option or "")
+    return f"{error} ({hint})" if hint else str(error)
 
 
 @contextmanager
@@ -56,7 +101,7 @@ def errors_translated():
     except FramingError as error:
         if _State.debug:
             raise
-        fail(str(error), error.exit_code)
+        fail(_with_hint(error), error.exit_code)
     except (KeyboardInterrupt, Interrupted):
         fail("interrupted; nothing was half-written: earlier reports and models are as they were",
              EXIT_INTERRUPTED)
@@ -102,10 +147,20 @@ class _Bars:
             bar.close()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"framing {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when something fails.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines on stderr.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     _State.debug, _State.quiet = debug, quiet
 
@@ -117,7 +172,7 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor w
 
 
 def _cache_options(cache_dir: Optional[Path], no_cache: bool):
-    from .pipeline import CacheOptions
+    from .options import CacheOptions
 
     return CacheOptions(enabled=not no_cache, folder=cache_dir)
 
@@ -184,19 +239,23 @@ def score(
     model: ModelOpt = Path("models/default"),
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports (created; other files in it are "
                                       "left alone).")] = Path("reports"),
-    bad_lines: Annotated[str, typer.Option("--bad-lines", help="Malformed JSONL lines: 'fail' or 'skip'.")] = "fail",
-    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Skip files larger than this.")] = 20_000_000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")] = 512,
+    bad_lines: Annotated[BadLines, typer.Option("--bad-lines", help="Malformed JSONL lines: fail the run, or skip "
+                                                "them with a warning.")] = BadLines(_READ.bad_lines),
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Skip an article (a file, or one JSONL or "
+                                           "Parquet record) larger than this.")] = _READ.max_bytes,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")]
+    = _SCORE.batch_size,
+    aliases: Annotated[Optional[Path], typer.Option("--aliases", help="CSV of outlet spellings (columns name, "
+                                                    "canonical) to merge into one outlet.")] = None,
     cache_dir: CacheDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Score every paragraph and write per-paragraph and per-outlet reports."""
-    from .pipeline import ScoreOptions, score_paths
-    from .readers import ReadOptions
+    from dataclasses import replace
 
-    if bad_lines not in ("fail", "skip"):
-        fail(f"--bad-lines must be 'fail' or 'skip', not {bad_lines!r}", 2)
-    options = ScoreOptions(read=ReadOptions(bad_lines=bad_lines, max_bytes=max_bytes),
+    from .pipeline import score_paths
+
+    options = ScoreOptions(read=replace(_READ, bad_lines=bad_lines, max_bytes=max_bytes, aliases=aliases),
                            cache=_cache_options(cache_dir, no_cache), batch_size=batch_size)
     bars = _Bars()
     with errors_translated():
@@ -206,7 +265,7 @@ def score(
             bars.close()
     typer.echo(result.table)
     say(f"\n{result.n_paragraphs} paragraphs from {result.n_documents} documents "
-        f"({result.n_dropped_lines} furniture lines dropped, {result.n_duplicates} repeated paragraphs scored once) "
+        f"({result.n_dropped_lines} furniture lines dropped, {result.n_duplicates} repeated paragraphs counted once) "
         f"in {result.seconds:.1f} s; reports in {result.out_dir}/: {', '.join(result.files)}")
 
 
@@ -215,8 +274,10 @@ def evaluate(
     file: Annotated[Path, typer.Argument(help="Labelled JSONL: one paragraph per record with 'text' and 'label' "
                                          "(and optional 'id').")],
     model: ModelOpt = Path("models/default"),
-    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Write id, predicted label and "
-                                                        "scores per record to this JSONL file.")] = None,
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Write id, text, gold label, "
+                                                        "predicted label and scores per record to this new JSONL "
+                                                        "file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --predictions file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout.")] = False,
     cache_dir: CacheDirOpt = None,
     no_cache: NoCacheOpt = False,
@@ -225,11 +286,16 @@ def evaluate(
     from .pipeline import evaluate as run_evaluate
 
     with errors_translated():
-        result = run_evaluate(file, model, predictions, cache=_cache_options(cache_dir, no_cache))
+        result = run_evaluate(file, model, predictions, cache=_cache_options(cache_dir, no_cache), force=force,
+                              warn=warn)
     if json_out:
-        typer.echo(json.dumps(dict(result.metrics.to_dict(), n=result.n), indent=2))
-    else:
-        typer.echo(_metrics_text(f"{result.n} records", result.metrics))
+        typer.echo(json.dumps(dict(result.metrics.to_dict(), n=result.n, absent_labels=list(result.absent_labels),
+                                   in_training=result.n_in_training), indent=2))
+        return
+    typer.echo(_metrics_text(f"{result.n} records", result.metrics))
+    if result.absent_labels:
+        typer.echo(f"\nmacro-F1 averages the labels present in the file; no paragraph is labelled "
+                   f"{', '.join(result.absent_labels)}")
 
 
 labels_app = typer.Typer(help="Work on the labelled set.", no_args_is_help=True)

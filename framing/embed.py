@@ -149,11 +149,37 @@ def _resolve_source(name_or_path: str) -> str:
     return name_or_path
 
 
+MAX_MODEL_FILES = 2000  # a sentence-transformers folder has a few dozen files; more means it is not one
+MAX_MODEL_DEPTH = 3  # its modules sit at most two folders down (2_Dense/, 1_Pooling/...)
+
+
 def _folder_digest(folder: Path) -> str:
-    """sha256 over a model folder's file names and sizes: cheap, and it changes with the model."""
+    """sha256 over a model folder's file names and sizes: cheap, and it changes with the model.
+
+    Only a folder that is a model (it has modules.json or config.json) is walked, never its parents or
+    links out of it, and the walk stops at a bound: a model.json naming "../../" or "/" costs nothing.
+    """
     digest = hashlib.sha256(str(folder.name).encode())
-    if folder.is_dir():
-        for file in sorted(folder.rglob("*")):
-            if file.is_file():
-                digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+    if not folder.is_dir() or not any((folder / name).is_file() for name in ("modules.json", "config.json")):
+        return digest.hexdigest()[:16]
+    for n, file in enumerate(_model_files(folder)):
+        if n >= MAX_MODEL_FILES:
+            raise ModelError(f"{folder} holds more than {MAX_MODEL_FILES} files: not a sentence-transformers "
+                             "model folder")
+        digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
     return digest.hexdigest()[:16]
+
+
+def _model_files(folder: Path, depth: int = 0):
+    """The model's regular files, sorted, without following links out of it."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink() and not entry.resolve().is_relative_to(folder.resolve()):
+            continue
+        if entry.is_file():
+            yield entry
+        elif entry.is_dir() and depth + 1 < MAX_MODEL_DEPTH:
+            yield from _model_files(entry, depth + 1)

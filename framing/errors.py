@@ -13,9 +13,17 @@ from __future__ import annotations
 
 
 class FramingError(Exception):
-    """Base of every error `framing` raises on purpose."""
+    """Base of every error `framing` raises on purpose.
+
+    `option` names the setting the error is about ("model", "out", "labels", ...), so that the CLI can
+    point at its flag; the message itself names no flag, and makes sense to a Python caller too.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class InputError(FramingError):

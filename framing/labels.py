@@ -39,6 +39,7 @@ class Example:
     source: str
     group: str  # what grouped cross-validation keeps apart: the outlet, or the authoring batch
     where: str  # file:line, for messages
+    id: str = ""  # the record's own id, else file:line
 
 
 def load_scheme(path: str | os.PathLike) -> Scheme:
@@ -72,10 +73,11 @@ def labelled_files(path: str | os.PathLike) -> list[Path]:
     if path.is_dir():
         files = sorted(path.glob("*.jsonl"))
         if not files:
-            raise LabelError(f"{path}: no labelled *.jsonl files here; add some or point --labels at one")
+            raise LabelError(f"{path}: no labelled *.jsonl files here; add some or give another labelled set",
+                             option="labels")
         return files
     if not path.is_file():
-        raise LabelError(f"{path}: no such labelled set; check --labels")
+        raise LabelError(f"{path}: no such labelled set; check the path", option="labels")
     return [path]
 
 
@@ -86,7 +88,8 @@ def scheme_path_for(labels: str | os.PathLike) -> Path:
 
 
 def read_examples(path: str | os.PathLike, scheme: Scheme) -> list[Example]:
-    """Read and validate the labelled set; every problem is reported with its file and line."""
+    """Read and validate a labelled set (a folder of JSONL files, or one file); every problem is reported
+    with its file and line. Training, auditing and evaluation all read labels through this."""
     examples: list[Example] = []
     problems: list[str] = []
     for file in labelled_files(path):
@@ -127,7 +130,7 @@ def _example(record: object, where: str, scheme: Scheme, problems: list[str]) ->
     source = str(record.get("source") or "unknown")
     group = str(record.get("batch") or (outlet if outlet != "unknown" else record.get("doc") or where))
     return Example(text=" ".join(text.split()), label=label, outlet=outlet, source=source, group=group,
-                   where=where)
+                   where=where, id=str(record.get("id") or where))
 
 
 def _duplicates(examples: Sequence[Example]) -> list[str]:

@@ -1,12 +1,16 @@
 """Which outlet published a document, when no manifest or record says so.
 
 Rules are data: mastheads (a line near the top that is the outlet's name) and
-credits (a dateline naming the syndicator and the original publisher).
+credits (a dateline naming the syndicator and the original publisher). Spellings
+are data too: `canonical_outlet` folds case and whitespace variants of a name onto
+one spelling, with an alias table the caller builds (see readers.read_aliases).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Mapping
 
 UNKNOWN = "unknown"
 MASTHEAD_LINES = 8  # a masthead sits in the first few non-blank lines
@@ -29,6 +33,25 @@ MASTHEADS: list[tuple[re.Pattern[str], str]] = [
 CREDITS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\(MENAFN\s*-\s*(?P<publisher>[^)]+?)\s*\)"), "MENAFN"),
 ]
+
+
+# The spellings the rules above produce: a run that meets "GLOBAL TIMES" reports it as "Global Times".
+KNOWN_OUTLETS: tuple[str, ...] = tuple(dict.fromkeys([UNKNOWN, *(outlet for _, outlet in MASTHEADS + CREDITS)]))
+
+
+def outlet_key(name: str) -> str:
+    """What two spellings of one outlet share: compatibility-normalised, case-folded, single-spaced."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def canonical_outlet(name: str, aliases: Mapping[str, str]) -> str:
+    """The canonical spelling of `name`: `aliases` maps outlet_key(variant) -> spelling.
+
+    A name the table does not know comes back with its whitespace tidied, so that
+    "Global  Times " and "Global Times" are one outlet even without a table.
+    """
+    tidy = " ".join(name.split())
+    return aliases.get(outlet_key(tidy), tidy)
 
 
 def attribute_outlet(text: str, declared: str | None = None,

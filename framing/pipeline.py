@@ -5,22 +5,26 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .aggregate import DocumentTally, summarize, tally
+from .aggregate import DocumentTally, Evidence, document_shares, summarize
 from .cache import CachedEmbedder, EmbeddingCache
 from .classify import (
+    CALIBRATION_FILE,
+    FORMAT_VERSION,
     HeadOptions,
     Metrics,
     Model,
+    ModelMeta,
     evaluate_predictions,
     fit_head,
     head_input,
@@ -30,29 +34,22 @@ from .classify import (
     top_terms,
 )
 from .embed import DEFAULT_EMBEDDER, Embedder, SentenceTransformerEmbedder
-from .errors import InputError, ModelError
-from .files import atomic_open, check_output_folder, write_text_atomic
+from .errors import InputError, OutputError
+from .files import ReportFolder, atomic_open
 from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
-from .readers import ReadOptions, iter_jsonl, read_documents, read_text_file
+from .options import DEFAULT_LABELS, DEFAULT_MODEL, DEFAULT_OUT, CacheOptions, ScoreOptions
+from .readers import read_documents
 from .records import Document, OutletSummary, Paragraph
-from .report import Evidence, format_table, markdown_report, outlets_json, write_jsonl_record
+from .report import format_table, markdown_report, outlets_json, write_jsonl_record
+from .scoring import Deduplicator, ScoredBatch, score_batch
 from .segment import segment
 
 Progress = Callable[[str, int], None]  # (stage, items just done)
 Warn = Callable[[str], None]
-DEFAULT_MODEL = Path("models/default")
-DEFAULT_LABELS = Path("labels")
-DEFAULT_OUT = Path("reports")
 
 
 def _quiet(*_: object) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class CacheOptions:
-    enabled: bool = True
-    folder: Path | None = None  # None: FRAMING_CACHE_DIR, else the user's cache folder
 
 
 def make_embedder(name: str = DEFAULT_EMBEDDER, cache: CacheOptions = CacheOptions(),
@@ -90,14 +87,20 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
     y = np.array([scheme.index(e.label) for e in examples])
     groups = np.array([e.group for e in examples])
     stratified = evaluate_predictions(y, out_of_fold_proba(X, y, len(scheme.labels), options), scheme.labels)
-    grouped = evaluate_predictions(y, out_of_fold_proba(X, y, len(scheme.labels), options, groups=groups),
-                                   scheme.labels)
+    grouped_proba = out_of_fold_proba(X, y, len(scheme.labels), options, groups=groups)
+    grouped = evaluate_predictions(y, grouped_proba, scheme.labels)
     head = fit_head(X, y, options)
     fitted = time.perf_counter()
     counts = label_counts(examples, scheme)
     meta = _model_meta(scheme, embedder, examples, counts, stratified, grouped, options, len(set(groups)))
     meta["head"]["top_terms"] = top_terms(head, scheme.labels)
-    save_model(Model(head=head, meta=meta), model_dir, model_card(meta))
+    meta["labelled_set"]["path"] = str(Path(labels).resolve())  # scoring never writes reports into it
+    meta["labelled_set"]["digests"] = sorted({text_key(text) for text in texts})  # evaluate warns on overlap
+    # What correcting per-outlet shares for the classifier's errors needs: plain arrays, never pickle.
+    calibration = json.dumps({"labels": list(scheme.labels), "proba": np.round(grouped_proba, 6).tolist(),
+                              "y": y.tolist(), "groups": groups.tolist()})
+    save_model(Model(head=head, meta=ModelMeta.from_json(meta)), model_dir, model_card(meta),
+               extra={CALIBRATION_FILE: calibration})
     return TrainResult(model_dir=Path(model_dir), counts=counts, stratified=stratified, grouped=grouped,
                        n_groups=len(set(groups)),
                        seconds={"embed": embedded - started, "fit_and_cv": fitted - embedded,
@@ -107,7 +110,7 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
 def _model_meta(scheme: Scheme, embedder: Embedder, examples, counts, stratified: Metrics, grouped: Metrics,
                 options: HeadOptions, n_groups: int) -> dict:
     return {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scheme": {"name": scheme.name, "labels": list(scheme.labels), "definitions": scheme.definitions},
         "embedder": {"name": embedder.name, "dimension": embedder.dimension,
@@ -208,15 +211,7 @@ def audit_labels(labels: str | os.PathLike = DEFAULT_LABELS, embedder: Embedder 
                        p_suggested=float(proba[i].max())) for i in ranked]
 
 
-# --- score ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    read: ReadOptions = ReadOptions()
-    cache: CacheOptions = CacheOptions()
-    batch_size: int = 512  # paragraphs embedded together: bounds memory, lets the encoder sort by length
-    seed: int = 0
-
+# --- score ---------------------------------------------------------------------------------------
 
 @dataclass
 class ScoreResult:
@@ -233,133 +228,126 @@ class ScoreResult:
     files: list[str] = field(default_factory=list)
 
 
-def check_model_fits(model: Model, embedder: Embedder) -> None:
-    if model.embedder_name != embedder.name:
-        raise ModelError(f"the model was trained on embeddings of {model.embedder_name!r}, not {embedder.name!r}; "
-                         "score with the same embedder or retrain")
-    if model.meta["embedder"]["dimension"] != embedder.dimension:
-        raise ModelError(f"the model expects {model.meta['embedder']['dimension']}-dimensional embeddings, the "
-                         f"embedder gives {embedder.dimension}; retrain with `framing train`")
+@dataclass
+class _Reduced:
+    """The run's reduce state: tallies per document key, evidence, and the documents' records."""
+
+    tallies: dict[str, DocumentTally] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
+    documents: list[dict] = field(default_factory=list)
+    n_paragraphs: int = 0
+    n_duplicates: int = 0
+    non_english: int = 0
+    _by_key: dict[str, dict] = field(default_factory=dict)
+
+    def with_document(self, row: dict) -> dict:
+        """A paragraphs.jsonl record with its document's id, title, date and url."""
+        document = self._by_key[row["doc"]]
+        return {"doc": row["doc"], "id": document["id"], **{k: v for k, v in row.items() if k != "doc"},
+                "title": document["title"], "date": document["date"], "url": document["url"]}
+
+    def add_document(self, record: dict, tally: DocumentTally) -> None:
+        self.documents.append(record)
+        self._by_key[record["doc"]] = record
+        self.tallies[tally.key] = self.tallies[tally.key].merge(tally) if tally.key in self.tallies else tally
+        self.n_duplicates += tally.n_duplicates
+
+    def add_scored(self, batch: ScoredBatch, labels: Sequence[str]) -> None:
+        by_doc: dict[str, list[int]] = {}
+        for i, (paragraph, row, lang) in enumerate(zip(batch.paragraphs, batch.proba, batch.languages)):
+            top = int(row.argmax())
+            self.evidence.offer(paragraph.outlet, labels[top], row, paragraph.doc, paragraph.index, paragraph.text)
+            by_doc.setdefault(paragraph.doc, []).append(i)
+            self.non_english += lang != "en"
+        for key, rows in by_doc.items():
+            part = DocumentTally(key, batch.paragraphs[rows[0]].outlet, batch.proba[rows])
+            self.tallies[key] = self.tallies[key].merge(part) if key in self.tallies else part
+        self.n_paragraphs += len(batch)
 
 
 def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike = DEFAULT_MODEL,
                 out_dir: str | os.PathLike = DEFAULT_OUT, options: ScoreOptions = ScoreOptions(),
                 embedder: Embedder | None = None, progress: Progress = _quiet, warn: Warn = _quiet) -> ScoreResult:
-    """Score every paragraph under `paths` and write the reports; streams, so memory stays bounded."""
+    """Score every paragraph under `paths` and write the reports, all at once at the end.
+
+    Read -> segment -> de-duplicate -> score (map) -> tally (reduce) -> report -> commit. Memory stays
+    bounded by the batch size plus one small record per document.
+    """
     started = time.perf_counter()
     model = load_model(model_dir)
-    embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta["embedder"]["dimension"],
-                                         warn)
-    out = check_output_folder(out_dir)
-    run = _ScoreRun(model, embedder, options, progress)
-    with atomic_open(out / "paragraphs.jsonl") as stream, atomic_open(out / "documents.jsonl") as doc_stream:
-        for documents in _batches(read_documents(paths, options.read, warn), options.batch_size, run):
-            run.score_batch(documents, stream, doc_stream)
-    if not run.tallies:
-        raise InputError("no article paragraphs found to score: every line was furniture or empty")
-    summaries = summarize(list(run.tallies.values()), model.labels, seed=options.seed)
-    progress("report", 1)
-    macro_f1 = (model.meta.get("cv") or {}).get("grouped", {}).get("macro_f1")  # absent from hand-built models
-    note = f"Model: `{Path(model_dir)}` (embedder `{model.embedder_name}`, trained " \
-           f"{model.meta.get('created', 'on an unrecorded date')}); grouped-CV macro-F1 " \
-           f"{'not recorded' if not isinstance(macro_f1, (int, float)) else f'{macro_f1:.2f}'}."
-    write_text_atomic(out / "outlets.json", outlets_json(summaries))
-    write_text_atomic(out / "report.md", markdown_report(summaries, model.labels, run.evidence, note,
-                                                         run.documents))
-    if run.non_english and model.embedder_name == DEFAULT_EMBEDDER:
-        warn(f"{run.non_english} paragraphs are not in English; the default model was trained on English only, "
-             "so their scores are unreliable (see the 'lang' field in paragraphs.jsonl)")
-    return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(run.documents),
-                       n_paragraphs=run.n_paragraphs, n_duplicates=run.n_duplicates,
-                       n_dropped_lines=sum(d["dropped_lines"] for d in run.documents), out_dir=out,
-                       non_english=run.non_english, table=format_table(summaries, model.labels),
-                       seconds=time.perf_counter() - started,
-                       files=["paragraphs.jsonl", "documents.jsonl", "outlets.json", "report.md"])
+    embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension, warn)
+    model.meta.check_fits(embedder)
+    protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
+    with ReportFolder(out_dir, [Path(p) for p in paths], protected) as folder:
+        reduced = _Reduced()
+        with folder.open("paragraphs.jsonl") as stream:
+            for batch in _segmented_batches(read_documents(paths, options.read, warn), options.batch_size,
+                                            len(model.labels), reduced, progress):
+                scored = score_batch(batch, model, embedder)
+                progress("embed", len(scored))
+                reduced.add_scored(scored, model.labels)
+                for row in scored.rows(model.labels):
+                    write_jsonl_record(stream, reduced.with_document(row))
+        if not reduced.n_paragraphs:
+            raise InputError("no article paragraphs found to score: every line was furniture or empty")
+        progress("report", 1)
+        summaries = summarize(list(reduced.tallies.values()), model.labels, seed=options.seed)
+        _write_reports(folder, model, Path(model_dir), reduced, summaries)
+        files = folder.files()
+        folder.commit()
+    if reduced.non_english and not model.meta.multilingual:
+        warn(f"{reduced.non_english} paragraphs are not in English; the model's embedder is English-only, so "
+             "their scores are unreliable (see the 'lang' field in paragraphs.jsonl)")
+    return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(reduced.documents),
+                       n_paragraphs=reduced.n_paragraphs, n_duplicates=reduced.n_duplicates,
+                       n_dropped_lines=sum(d["dropped_lines"] for d in reduced.documents), out_dir=Path(out_dir),
+                       non_english=reduced.non_english, table=format_table(summaries, model.labels),
+                       seconds=time.perf_counter() - started, files=files)
 
 
-def _batches(documents: Iterable[Document], batch_size: int, run: _ScoreRun) -> Iterator[list]:
-    """Group segmented documents so that each batch holds about `batch_size` paragraphs."""
-    batch: list = []
-    size = 0
-    for document in documents:
-        run.progress("read", 1)
+def _segmented_batches(documents: Iterable[Document], batch_size: int, n_labels: int, reduced: _Reduced,
+                       progress: Progress) -> Iterator[list[Paragraph]]:
+    """Segment and de-duplicate documents, recording each, and yield about `batch_size` fresh paragraphs
+    at a time. A document's paragraphs may straddle two batches: its tally merges."""
+    dedupe = Deduplicator()
+    batch: list[Paragraph] = []
+    for number, document in enumerate(documents):
+        progress("read", 1)
+        key = getattr(document, "key", "") or f"{document.path or document.id}#{number}"
         segmented = segment(document)
-        batch.append((document, segmented))
-        size += len(segmented.paragraphs)
-        if size >= batch_size:
+        paragraphs = [replace(p, doc=key) for p in segmented.paragraphs]
+        fresh = dedupe.fresh(paragraphs)
+        n_repeats = len(paragraphs) - len(fresh)
+        reduced.add_document(_document_record(document, key, segmented, len(fresh), n_repeats),
+                             DocumentTally(key, document.outlet, np.zeros((0, n_labels)), n_repeats))
+        batch += fresh
+        if len(batch) >= batch_size:
             yield batch
-            batch, size = [], 0
+            batch = []
     if batch:
         yield batch
 
 
-class _ScoreRun:
-    """Running state of one scoring pass: per-document tallies, evidence, duplicates seen per outlet."""
-
-    def __init__(self, model: Model, embedder: Embedder, options: ScoreOptions, progress: Progress) -> None:
-        check_model_fits(model, embedder)
-        self.model, self.embedder, self.progress = model, embedder, progress
-        self.tallies: dict[str, DocumentTally] = {}
-        self.evidence = Evidence()
-        self.documents: list[dict] = []
-        self.seen: set[bytes] = set()  # digests of (outlet, paragraph): a repeat is scored once
-        self.n_paragraphs = self.n_duplicates = self.non_english = 0
-
-    def score_batch(self, batch: list, stream, doc_stream) -> None:
-        paragraphs: list[Paragraph] = []
-        for document, segmented in batch:
-            fresh = [p for p in segmented.paragraphs if self._first_time(p)]
-            self.n_duplicates += len(segmented.paragraphs) - len(fresh)
-            paragraphs += fresh
-            record = {"doc": document.id, "outlet": document.outlet, "publisher": document.publisher,
-                      "date": document.date, "title": document.title, "paragraphs": len(fresh),
-                      "duplicates": len(segmented.paragraphs) - len(fresh),
-                      "dropped_lines": segmented.n_dropped, "dropped": segmented.dropped}
-            self.documents.append({key: record[key] for key in ("doc", "outlet", "paragraphs", "dropped_lines")})
-            write_jsonl_record(doc_stream, record)
-        if not paragraphs:
-            return
-        texts = [p.text for p in paragraphs]
-        proba = self.model.predict_proba(texts, self.embedder.embed(texts))
-        self.progress("embed", len(paragraphs))
-        self._record(paragraphs, proba, stream)
-
-    def _first_time(self, paragraph: Paragraph) -> bool:
-        key = hashlib.sha256(f"{paragraph.outlet}\x00{paragraph.text}".encode()).digest()[:16]
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
-
-    def _record(self, paragraphs: list[Paragraph], proba: np.ndarray, stream) -> None:
-        labels = self.model.labels
-        languages = detect_languages([p.text for p in paragraphs])
-        by_doc: dict[str, list[int]] = {}
-        for i, (paragraph, lang) in enumerate(zip(paragraphs, languages)):
-            top = int(proba[i].argmax())
-            scores = {label: round(float(proba[i, j]), 4) for j, label in enumerate(labels)}
-            write_jsonl_record(stream, {"doc": paragraph.doc, "outlet": paragraph.outlet,
-                                        "publisher": paragraph.publisher, "index": paragraph.index,
-                                        "text": paragraph.text, "label": labels[top], "scores": scores,
-                                        "lang": lang})
-            self.evidence.offer(paragraph.outlet, labels[top], float(proba[i, top]), paragraph.doc, paragraph.text)
-            by_doc.setdefault(paragraph.doc, []).append(i)
-            self.non_english += lang != "en"
-        for doc, rows in by_doc.items():
-            part = tally(paragraphs[rows[0]].outlet, proba[rows])
-            if doc in self.tallies:
-                self.tallies[doc].counts += part.counts
-                self.tallies[doc].score_sums += part.score_sums
-            else:
-                self.tallies[doc] = part
-        self.n_paragraphs += len(paragraphs)
+def _document_record(document: Document, key: str, segmented, n_fresh: int, n_repeats: int) -> dict:
+    return {"doc": key, "id": document.id, "path": document.path, "outlet": document.outlet,
+            "publisher": document.publisher, "date": document.date, "url": document.url, "title": document.title,
+            "paragraphs": n_fresh, "duplicates": n_repeats, "dropped_lines": segmented.n_dropped,
+            "dropped": segmented.dropped}
 
 
-def detect_languages(texts: Sequence[str]) -> list[str]:
-    """ISO 639-1 code of each text's language (py3langid: deterministic, offline)."""
-    import py3langid
-
-    return [py3langid.classify(text[:2000])[0] for text in texts]  # a prefix: bounded time on a huge paragraph
+def _write_reports(folder: ReportFolder, model: Model, model_dir: Path, reduced: _Reduced,
+                   summaries: list[OutletSummary]) -> None:
+    f1 = model.meta.grouped_macro_f1
+    note = f"Model: `{model_dir}` (embedder `{model.embedder_name}`, trained " \
+           f"{model.meta.created or 'on an unrecorded date'}); grouped-CV macro-F1 " \
+           f"{'not recorded' if f1 is None else f'{f1:.2f}'}."
+    with folder.open("documents.jsonl") as stream:
+        for record in reduced.documents:
+            tally = reduced.tallies[record["doc"]]
+            write_jsonl_record(stream, dict(record, shares=document_shares(tally, model.labels) if tally.n else {}))
+    folder.write_text("outlets.json", outlets_json(summaries))
+    folder.write_text("report.md", markdown_report(summaries, model.labels, reduced.evidence, note,
+                                                   reduced.documents))
 
 
 # --- evaluate -------------------------------------------------------------------------------------
@@ -368,47 +356,57 @@ def detect_languages(texts: Sequence[str]) -> list[str]:
 class EvaluateResult:
     metrics: Metrics
     n: int
+    absent_labels: tuple[str, ...] = ()  # labels with no support in the file: left out of macro-F1
+    n_in_training: int = 0  # evaluated paragraphs the model was trained on
 
 
 def evaluate(path: str | os.PathLike, model_dir: str | os.PathLike = DEFAULT_MODEL,
              predictions: str | os.PathLike | None = None, embedder: Embedder | None = None,
-             cache: CacheOptions = CacheOptions()) -> EvaluateResult:
+             cache: CacheOptions = CacheOptions(), force: bool = False, warn: Warn = _quiet) -> EvaluateResult:
     """Score a labelled JSONL file record by record (no re-segmenting) and compare with its labels."""
-    model = load_model(model_dir)
-    records = _labelled_records(Path(path), Scheme(name="", labels=model.labels, definitions={}))
-    embedder = embedder or make_embedder(model.embedder_name, cache, model.meta["embedder"]["dimension"])
-    check_model_fits(model, embedder)
-    texts = [r["text"] for r in records]
-    proba = model.predict_proba(texts, embedder.embed(texts))
-    y = np.array([model.labels.index(r["label"]) for r in records])
-    if predictions:
-        with atomic_open(predictions) as stream:
-            for record, row in zip(records, proba):
-                write_jsonl_record(stream, {"id": record["id"], "label": model.labels[int(row.argmax())],
-                                            "scores": {label: round(float(p), 4) for label, p in
-                                                       zip(model.labels, row)}})
-    return EvaluateResult(metrics=evaluate_predictions(y, proba, model.labels), n=len(records))
-
-
-def _labelled_records(path: Path, scheme: Scheme) -> list[dict]:
+    path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a labelled JSONL file")
     if not path.is_file():
         raise InputError(f"{path}: no such file; give a labelled JSONL file")
-    text = read_text_file(path, "a labelled JSONL file")
-    records = []
-    malformed: list[str] = []  # collected, not raised by iter_jsonl: its hint names score's --bad-lines
-    for number, record in iter_jsonl(text, str(path), "skip", malformed.append):
-        if malformed:
-            break
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
-            raise InputError(f"{path}:{number}: each record needs a non-empty 'text'")
-        if record.get("label") not in scheme.labels:
-            raise InputError(f"{path}:{number}: label {record.get('label')!r} is not in the model's scheme "
-                             f"({', '.join(scheme.labels)})")
-        records.append({"id": record.get("id", number), "text": record["text"], "label": record["label"]})
-    if malformed:
-        raise InputError(f"{malformed[0].removeprefix('skipped ')}; fix the line")
-    if not records:
-        raise InputError(f"{path}: no records to evaluate")
-    return records
+    if predictions is not None:
+        _check_predictions_path(Path(predictions), path, force)
+    model = load_model(model_dir)
+    examples = read_examples(path, Scheme(name="", labels=model.labels, definitions={}))
+    embedder = embedder or make_embedder(model.embedder_name, cache, model.meta.embedder_dimension)
+    model.meta.check_fits(embedder)
+    texts = [e.text for e in examples]
+    proba = model.predict_proba(texts, embedder.embed(texts))
+    y = np.array([model.labels.index(e.label) for e in examples])
+    present = tuple(label for i, label in enumerate(model.labels) if (y == i).any())
+    trained_on = set(model.meta.raw.get("labelled_set", {}).get("digests", []))
+    n_in_training = sum(text_key(e.text) in trained_on for e in examples)
+    if n_in_training:
+        warn(f"{n_in_training} of the {len(examples)} paragraphs are in the model's training set; their scores "
+             "overstate its quality")
+    if predictions is not None:
+        with atomic_open(predictions) as stream:
+            for example, row in zip(examples, proba):
+                write_jsonl_record(stream, {"id": example.id, "text": example.text, "label": example.label,
+                                            "predicted": model.labels[int(row.argmax())],
+                                            "scores": {label: round(float(p), 4) for label, p in
+                                                       zip(model.labels, row)}})
+    return EvaluateResult(metrics=evaluate_predictions(y, proba, model.labels, present), n=len(examples),
+                          absent_labels=tuple(label for label in model.labels if label not in present),
+                          n_in_training=n_in_training)
+
+
+def _check_predictions_path(predictions: Path, evaluated: Path, force: bool) -> None:
+    if predictions.exists() and evaluated.exists() and predictions.resolve() == evaluated.resolve():
+        raise OutputError(f"{predictions} is the file being evaluated; write the predictions to another file",
+                          option="predictions")
+    if predictions.is_dir():
+        raise OutputError(f"{predictions} is a folder; give a file for the predictions", option="predictions")
+    if predictions.exists() and not force:
+        raise OutputError(f"{predictions} exists; choose a new file, or allow overwriting it",
+                          option="force")
+
+
+def text_key(text: str) -> str:
+    """What a model remembers of each training paragraph: a short digest of its normalised text."""
+    return hashlib.sha256(" ".join(text.split()).casefold().encode("utf-8", "surrogatepass")).hexdigest()[:20]

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import IO
 
+from .aggregate import Evidence
 from .records import OutletSummary
 
-EVIDENCE_PER_LABEL = 2
+EVIDENCE_SHOWN = 3  # per outlet and label in report.md; outlets.json and report.html may show more
 MAX_DOCUMENT_ROWS = 200  # report.md stays readable; documents.jsonl has every document
-
-
-@dataclass
-class Evidence:
-    """The most confident paragraphs per (outlet, label), kept in bounded heaps while streaming."""
-
-    per_label: int = EVIDENCE_PER_LABEL
-    heaps: dict[tuple[str, str], list[tuple[float, int, str, str]]] = field(default_factory=dict)
-    _seen: int = 0
-
-    def offer(self, outlet: str, label: str, probability: float, doc: str, text: str) -> None:
-        heap = self.heaps.setdefault((outlet, label), [])
-        self._seen += 1  # tie-breaker: earlier paragraphs win equal probabilities
-        item = (probability, -self._seen, doc, text)
-        if len(heap) < self.per_label:
-            heapq.heappush(heap, item)
-        else:
-            heapq.heappushpop(heap, item)
-
-    def best(self, outlet: str, label: str) -> list[tuple[float, str, str]]:
-        items = sorted(self.heaps.get((outlet, label), []), reverse=True)
-        return [(p, doc, text) for p, _, doc, text in items]
 
 
 def write_jsonl_record(stream: IO[str], record: dict) -> None:
@@ -41,7 +19,8 @@ def write_jsonl_record(stream: IO[str], record: dict) -> None:
 
 
 def outlets_json(summaries: Sequence[OutletSummary]) -> str:
-    rows = [dict(asdict(s), ci={k: list(v) for k, v in s.ci.items()}) for s in summaries]
+    rows = [dict(asdict(s), ci={k: list(v) for k, v in s.ci.items()},
+                 prevalence_ci={k: list(v) for k, v in s.prevalence_ci.items()}) for s in summaries]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -75,14 +54,20 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
             "|---|" + "---:|" * len(labels)]
     for s in summaries:
         out.append(f"| {s.outlet} | " + " | ".join(f"{s.mean_score[label]:.2f}" for label in labels) + " |")
-    out += ["", "## Evidence", "", "The two most confident paragraphs per outlet and label.", ""]
+    repeats = sum(s.duplicates for s in summaries)
+    if repeats:
+        whole = sum(s.duplicate_documents for s in summaries)
+        out += ["", f"{repeats} paragraphs were exact repeats of paragraphs the same outlet had already run and "
+                    f"were counted once; {whole} documents were repeats in full (they count in `documents`, "
+                    "not in the shares)."]
+    out += ["", "## Evidence", "", f"The {EVIDENCE_SHOWN} most confident paragraphs per outlet and label.", ""]
     for s in summaries:
         out += [f"### {s.outlet}", ""]
         for label in labels:
-            best = evidence.best(s.outlet, label)
+            best = evidence.best(s.outlet, label)[:EVIDENCE_SHOWN]
             out.append(f"**{label}**" + ("" if best else ": none"))
             out.append("")
-            out += [f"> {text}\n>\n> — {doc}, p = {p:.2f}\n" for p, doc, text in best]
+            out += [f"> {e.text}\n>\n> — {e.doc} ¶{e.index}, p = {e.probability:.2f}\n" for e in best]
     out += ["## Documents", "", "| document | outlet | paragraphs | furniture lines dropped |", "|---|---|---:|---:|"]
     out += [f"| {d['doc']} | {d['outlet']} | {d['paragraphs']} | {d['dropped_lines']} |"
             for d in documents[:MAX_DOCUMENT_ROWS]]

@@ -137,7 +137,8 @@ def test_train_prints_metrics_and_writes_the_model(small_labels, tmp_path, real_
     for label in LABELS:  # confusion rows: a label and three counts that add up to its support
         rows = re.findall(rf"^\s+{label}((?:\s+\d+){{3}})$", out, re.M)
         assert len(rows) == 2 and all(sum(map(int, row.split())) == 12 for row in rows)
-    assert sorted(p.name for p in model.iterdir()) == ["MODEL_CARD.md", "head.skops", "model.json"]
+    assert sorted(p.name for p in model.iterdir()) == ["MODEL_CARD.md", "calibration.json", "head.json", "head.npz",
+                                                       "model.json"]
     meta = json.loads((model / "model.json").read_text("utf-8"))
     assert meta["scheme"]["labels"] == list(LABELS)
     assert meta["labelled_set"]["n"] == 36
@@ -219,7 +220,7 @@ def test_score_writes_report_md_with_table_and_evidence(scored):
         assert re.search(rf"^\| {outlet} \| \d+ \| \d+ \| {INTERVAL} \|", report, re.M), outlet
         assert f"### {outlet}" in report
     assert "## Evidence" in report
-    assert re.search(r"^> — \S+, p = \d\.\d\d$", report, re.M)  # a quoted paragraph with its source
+    assert re.search(r"^> — \S+ ¶\d+, p = \d\.\d\d$", report, re.M)  # a quoted paragraph with its source
 
 
 def test_score_writes_documents_jsonl_with_dropped_line_counts(scored):
@@ -282,16 +283,18 @@ def test_evaluate_prints_metrics_json_and_predictions(labelled_file, tmp_path, t
     assert metrics["labels"] == list(LABELS)
     rows = read_jsonl(predictions)
     assert [r["id"] for r in rows] == [f"rec-{i}" for i in range(24)]
-    for row in rows:
-        assert set(row) == {"id", "label", "scores"}
-        assert row["label"] == max(row["scores"], key=row["scores"].get)
+    gold = [json.loads(line) for line in labelled_file.read_text("utf-8").splitlines()]
+    for row, record in zip(rows, gold):
+        assert set(row) == {"id", "text", "label", "predicted", "scores"}
+        assert (row["text"], row["label"]) == (" ".join(record["text"].split()), record["label"])
+        assert row["predicted"] == max(row["scores"], key=row["scores"].get)
         assert sum(row["scores"].values()) == pytest.approx(1, abs=1e-3)
 
 
 def test_evaluate_with_a_label_outside_the_model_fails_cleanly(labelled_file, trained_model):
     labelled_file.write_text(labelled_file.read_text("utf-8") + '{"text": "New.", "label": "other"}\n',
                              encoding="utf-8")
-    line = assert_one_error(invoke("evaluate", labelled_file, "--model", trained_model), 2)
+    line = assert_one_error(invoke("evaluate", labelled_file, "--model", trained_model), 3)  # a labelled-set error
     assert "eval.jsonl:25" in line and "'other'" in line
 
 
@@ -328,19 +331,18 @@ def test_model_expecting_another_dimension_is_refused(tmp_path, trained_model):
 
 
 def test_check_model_fits_compares_name_and_dimension(fake_embedder):
-    from framing.classify import Model
+    from framing.classify import FORMAT_VERSION, ModelMeta
     from framing.errors import ModelError
-    from framing.pipeline import check_model_fits
 
-    def model(name: str, dimension: int) -> Model:
-        return Model(head=None, meta={"scheme": {"labels": list(LABELS)},
-                                      "embedder": {"name": name, "dimension": dimension}})
+    def meta(name: str, dimension: int) -> ModelMeta:
+        return ModelMeta.from_json({"format_version": FORMAT_VERSION, "scheme": {"labels": list(LABELS)},
+                                    "embedder": {"name": name, "dimension": dimension}})
 
-    check_model_fits(model("fake-embedder", 16), fake_embedder)
+    meta("fake-embedder", 16).check_fits(fake_embedder)
     with pytest.raises(ModelError, match="trained on embeddings of 'other'"):
-        check_model_fits(model("other", 16), fake_embedder)
+        meta("other", 16).check_fits(fake_embedder)
     with pytest.raises(ModelError, match="32-dimensional"):
-        check_model_fits(model("fake-embedder", 32), fake_embedder)
+        meta("fake-embedder", 32).check_fits(fake_embedder)
 
 
 # --- bad input: one line on stderr, a non-zero exit, no traceback --------------------------------------------

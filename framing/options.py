@@ -1,0 +1,35 @@
+"""Options of the scoring run, as frozen values: every default lives here, and the CLI reads it from here.
+
+A light module (no NumPy, no scikit-learn), so that `framing --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .readers import BadLines, ReadOptions
+
+DEFAULT_MODEL = Path("models/default")
+DEFAULT_LABELS = Path("labels")
+DEFAULT_OUT = Path("reports")
+
+
+__all__ = ["BadLines", "CacheOptions", "ReadOptions", "ScoreOptions"]
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    enabled: bool = True
+    folder: Path | None = None  # None: FRAMING_CACHE_DIR, else the user's cache folder
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score."""
+
+    read: ReadOptions = ReadOptions()
+    cache: CacheOptions = CacheOptions()
+    batch_size: int = 512  # paragraphs embedded together: bounds memory, lets the encoder sort by length
+    seed: int = 0
+    labels: Path | None = DEFAULT_LABELS  # never written into, whatever the output folder
