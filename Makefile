@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test setup lint bench-accuracy bench-throughput fast-embedder clean
+.PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
+	bench-realcopy bench-learning-curve bench-report fast-embedder clean
 
 setup: $(STAMP)
 
@@ -26,7 +27,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check framing tests bench
 
-test: $(STAMP) lint
+# Debian's Chromium for the report's browser test (nothing to do where it is already installed).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+test: $(STAMP) lint browser
 	$(BIN)/pytest
 
 bench-accuracy: $(STAMP)
@@ -35,6 +40,22 @@ bench-accuracy: $(STAMP)
 
 bench-throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py --n 5000
+
+bench-quantification: $(STAMP)
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
+	$(BIN)/python bench/quantification.py
+
+bench-furniture: $(STAMP)
+	$(BIN)/python bench/furniture.py
+
+bench-realcopy: $(STAMP)
+	$(BIN)/python bench/realcopy.py
+
+bench-learning-curve: $(STAMP)
+	$(BIN)/python bench/learning_curve.py
+
+bench-report: $(STAMP) browser
+	$(BIN)/python bench/report_size.py
 
 # The opt-in fast path: a static model distilled from the packaged MiniLM, in a venv of its own.
 fast-embedder: models/minilm-static-256/modules.json

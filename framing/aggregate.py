@@ -138,50 +138,43 @@ def document_shares(tally: DocumentTally, labels: Sequence[str]) -> dict[str, fl
     return {label: round(float(counts[i] / tally.n), 4) for i, label in enumerate(labels)}
 
 
-# --- interim: the old two-stage interval, until framing.prevalence replaces it ----------------------
+# --- per-outlet summaries -------------------------------------------------------------------------
 
-N_RESAMPLES = 2000
-CONFIDENCE = 0.95
+def summarize(tallies: Sequence[DocumentTally], labels: Sequence[str], calibration=None,
+              method: str | None = None, seed: int = 0, n_resamples: int | None = None,
+              progress=None) -> tuple[list[OutletSummary], dict]:
+    """One summary per outlet (sorted by name) and the prevalence estimates behind them.
 
+    `share` is plain classify-and-count; `prevalence` is corrected for the classifier's errors by
+    `method` with the model's calibration (see framing.prevalence). Every document read counts in
+    `documents`, even one whose paragraphs were all repeats.
+    """
+    from .prevalence import DEFAULT_METHOD, N_RESAMPLES, Method, estimate_outlets
 
-def share_interval(counts: np.ndarray, rng: np.random.Generator, n_resamples: int = N_RESAMPLES,
-                   confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    n_docs = len(counts)
-    totals = counts.sum(axis=1)
-    shares = np.empty((n_resamples, counts.shape[1]))
-    for r in range(n_resamples):
-        drawn = rng.integers(0, n_docs, n_docs)
-        gamma = rng.standard_gamma(counts[drawn] + 0.5)
-        proportions = gamma / gamma.sum(axis=1, keepdims=True)
-        shares[r] = (totals[drawn, None] * proportions).sum(axis=0) / totals[drawn].sum()
-    alpha = (1 - confidence) / 2
-    observed = counts.sum(axis=0) / totals.sum()
-    return (np.minimum(np.quantile(shares, alpha, axis=0), observed),
-            np.maximum(np.quantile(shares, 1 - alpha, axis=0), observed))
-
-
-def summarize(tallies: Sequence[DocumentTally], labels: Sequence[str], seed: int = 0,
-              n_resamples: int = N_RESAMPLES) -> list[OutletSummary]:
-    """One summary per outlet, sorted by name; every document read counts in `documents`."""
-    counts_by_outlet = outlet_counts(tallies)
-    rng = np.random.default_rng(seed)
+    chosen = Method(method) if method else (DEFAULT_METHOD if calibration is not None else Method.CC)
+    read = outlet_counts(tallies)
+    docs_by_outlet: dict[str, list[np.ndarray]] = {}
+    for tally in tallies:
+        if tally.n:
+            docs_by_outlet.setdefault(tally.outlet, []).append(tally.proba)
+    estimates = estimate_outlets(docs_by_outlet, calibration, chosen, n_resamples=n_resamples or N_RESAMPLES,
+                                 seed=seed, progress=progress)
     summaries = []
-    for outlet, read in counts_by_outlet.items():
-        scored = [t for t in tallies if t.outlet == outlet and t.n]
-        if not scored:
-            continue
-        counts = np.stack([t.counts for t in scored])
-        n = counts.sum()
-        share = counts.sum(axis=0) / n
-        mean = np.vstack([t.proba for t in scored]).mean(axis=0)
-        low, high = share_interval(counts, rng, n_resamples)
+    for outlet, estimate in sorted(estimates.items()):
+        counts = read[outlet]
+        mean = np.vstack(docs_by_outlet[outlet]).mean(axis=0)
         summaries.append(OutletSummary(
-            outlet=outlet, documents=read.documents, paragraphs=int(n), share=_by_label(labels, share),
-            mean_score=_by_label(labels, mean), ci={label: (float(low[i]), float(high[i])) for i, label in
-                                                    enumerate(labels)},
-            duplicates=read.duplicates, duplicate_documents=read.duplicate_documents))
-    return summaries
+            outlet=outlet, documents=counts.documents, paragraphs=counts.paragraphs,
+            share=_by_label(labels, estimate.share), mean_score=_by_label(labels, mean),
+            ci=_intervals(labels, estimate.share_ci), prevalence=_by_label(labels, estimate.prevalence),
+            prevalence_ci=_intervals(labels, estimate.prevalence_ci), method=str(estimate.method),
+            duplicates=counts.duplicates, duplicate_documents=counts.duplicate_documents))
+    return summaries, estimates
 
 
 def _by_label(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:
-    return {label: float(values[i]) for i, label in enumerate(labels)}
+    return {label: round(float(values[i]), 6) for i, label in enumerate(labels)}
+
+
+def _intervals(labels: Sequence[str], bounds: np.ndarray) -> dict[str, tuple[float, float]]:
+    return {label: (round(float(bounds[i, 0]), 6), round(float(bounds[i, 1]), 6)) for i, label in enumerate(labels)}

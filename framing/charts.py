@@ -70,23 +70,29 @@ def prevalence_chart(outlets: Sequence[Mapping], labels: Sequence[str], max_outl
     offsets = {label: (i - (len(labels) - 1) / 2) * 0.12 for i, label in enumerate(labels)}
     for y, row in enumerate(rows):
         values, intervals = _estimate(row)
+        end = sum(float(values.get(label, 0.0)) for label in labels)
         start = 0.0
-        for label in labels:
+        for j, label in enumerate(labels):
             value = float(values.get(label, 0.0))
             ax.barh(y, value, left=start, color=colours[label], height=0.7, edgecolor="white", linewidth=0.6,
                     label=label if y == 0 else None)
             if label in intervals:
+                # As in report.html: on the segment's right edge, drawn from its start; the last label's on
+                # its left edge, drawn from the bar's end.
                 low, high = intervals[label]
-                mid = start + value
-                xerr = [[max(mid - start - low, 0)], [max(start + high - mid, 0)]]
-                ax.errorbar([mid], [y + offsets[label]], xerr=xerr, fmt="none", ecolor="#222222",
+                last = len(labels) > 1 and j == len(labels) - 1
+                edge, x_low, x_high = (start, end - high, end - low) if last else \
+                    (start + value, start + low, start + high)
+                xerr = [[max(edge - x_low, 0)], [max(x_high - edge, 0)]]
+                ax.errorbar([edge], [y + offsets[label]], xerr=xerr, fmt="none", ecolor="#222222",
                             elinewidth=1.0, capsize=2.5)
             start += value
     ax.set_yticks(range(len(rows)), [_short(str(r.get("outlet", ""))) + f"  (n={r.get('paragraphs', 0)})"
                                      for r in rows], fontsize=8)
     ax.set_xlim(0, 1.02)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0%", "25%", "50%", "75%", "100%"])
-    ax.set_xlabel("share of the outlet's paragraphs (whiskers: 95% interval of each label)")
+    ax.set_xlabel("share of the outlet's paragraphs; whiskers: each label's 95% interval, on its segment's right "
+                  "edge (the last label's: left edge)", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False, fontsize=8)
     if len(outlets) > len(rows):
@@ -111,21 +117,24 @@ def differences_chart(comparisons: Sequence[Mapping], labels: Sequence[str],
     fig = _figure(8.5, 1.3 + 0.3 * len(chosen))
     ax = fig.add_subplot()
     ax.axvline(0, color="#888888", linewidth=0.8)
-    seen: set[str] = set()
     for y, c in enumerate(chosen):
         colour = colours.get(c["label"], "#000000")
         low, high = c["ci"]
         ax.plot([low, high], [y, y], color=colour, linewidth=2)
         ax.plot([c["difference"]], [y], marker="o", markersize=6, color=colour,
-                markerfacecolor=colour if c.get("excludes_zero") else "white",
-                label=c["label"] if c["label"] not in seen else None)
-        seen.add(c["label"])
+                markerfacecolor=colour if c.get("excludes_zero") else "white")
+    from matplotlib.lines import Line2D
+
+    shown = [label for label in labels if any(c["label"] == label for c in chosen)]
+    handles = [Line2D([], [], color=colours[label], marker="o", linewidth=2, label=label) for label in shown]
     ax.set_yticks(range(len(chosen)), [f"{_short(str(c.get('a')))} − {_short(str(c.get('b') or 'the rest'))}"
                                        for c in chosen], fontsize=8)
     ax.set_xlabel("difference in prevalence, percentage points (filled: the 95% interval excludes zero)")
     ax.xaxis.set_major_formatter(lambda x, _: f"{x * 100:+.0f}")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False, fontsize=8)
+    ax.set_ylim(-0.7, len(chosen) - 0.3)
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False,
+              fontsize=8)
     return _png(fig)
 
 

@@ -6,11 +6,13 @@ no traceback (unless --debug). Heavy libraries load inside the commands that use
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import sys
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +22,15 @@ from typer.core import TyperGroup
 
 from .errors import FramingError
 from .options import BadLines, ScoreOptions
+
+
+class Method(StrEnum):  # mirrors framing.prevalence.Method, which needs NumPy: --help stays fast
+    cc = "cc"
+    pcc = "pcc"
+    acc = "acc"
+    pacc = "pacc"
+    em = "em"
+
 
 _SCORE = ScoreOptions()
 _READ = _SCORE.read
@@ -54,6 +65,7 @@ class _OneLineErrors(TyperGroup):
 app = typer.Typer(help="Measure how news outlets frame Russia, China and the West, paragraph by paragraph.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=_OneLineErrors)
 EXIT_INTERRUPTED = 130
+_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
 EXIT_INTERNAL = 1
 
 
@@ -79,7 +91,8 @@ def _interrupt(signum, frame):
 FLAG_HINTS = {"model": "train one with `framing train`, or pass --model", "out": "--out", "labels": "--labels",
               "predictions": "--predictions", "aliases": "--aliases",
               "force": "--force to overwrite", "cache": "--cache-dir, or --no-cache", "bad_lines": "--bad-lines skip",
-              "max_bytes": "--max-bytes", "scheme": "--scheme"}
+              "max_bytes": "--max-bytes", "scheme": "--scheme", "reports": "--reports",
+              "baseline": "--baseline"}
 
 
 def fail(message: str, code: int) -> None:
@@ -107,6 +120,10 @@ def errors_translated():
              EXIT_INTERRUPTED)
     except typer.Exit:
         raise
+    except OSError as error:  # a write the library did not wrap: still the user's disk, not a bug
+        if _State.debug or error.errno not in _DISK_ERRORS:
+            fail(f"unexpected OSError: {error} (rerun with --debug for the traceback and report it)", EXIT_INTERNAL)
+        fail(f"cannot write ({os.strerror(error.errno)}); free space or choose another folder", 5)
     except Exception as error:  # a bug: say so in one line, keep the traceback for --debug
         if _State.debug:
             raise
@@ -245,6 +262,15 @@ def score(
                                            "Parquet record) larger than this.")] = _READ.max_bytes,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs embedded per batch.")]
     = _SCORE.batch_size,
+    include_off_topic: Annotated[bool, typer.Option("--include-off-topic", help="Count paragraphs about something "
+                                                    "else (marked off_topic) in the shares.")] = False,
+    include_other_languages: Annotated[bool, typer.Option("--include-other-languages", help="Count non-English "
+                                                          "paragraphs in the shares of an English-only model.")]
+    = False,
+    method: Annotated[Optional[Method], typer.Option("--method", help="How shares are corrected for the "
+                                                     "classifier's errors (default: acc).")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Compare every outlet with this one.")]
+    = None,
     aliases: Annotated[Optional[Path], typer.Option("--aliases", help="CSV of outlet spellings (columns name, "
                                                     "canonical) to merge into one outlet.")] = None,
     cache_dir: CacheDirOpt = None,
@@ -256,7 +282,9 @@ def score(
     from .pipeline import score_paths
 
     options = ScoreOptions(read=replace(_READ, bad_lines=bad_lines, max_bytes=max_bytes, aliases=aliases),
-                           cache=_cache_options(cache_dir, no_cache), batch_size=batch_size)
+                           cache=_cache_options(cache_dir, no_cache), batch_size=batch_size,
+                           include_off_topic=include_off_topic, include_other_languages=include_other_languages,
+                           method=method.value if method else None, baseline=baseline)
     bars = _Bars()
     with errors_translated():
         try:
@@ -356,3 +384,25 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
     with errors_translated():
         n = EmbeddingCache(cache_dir, warn).clear()
     typer.echo(f"removed {n:,} cached vectors")
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="An outlet, as named in the reports.")],
+    b: Annotated[str, typer.Argument(help="Another outlet.")],
+    reports: Annotated[Path, typer.Option("--reports", help="Folder of a scoring run's reports.")] = Path("reports"),
+) -> None:
+    """Print the difference in prevalence between two outlets, from saved reports (no model is loaded)."""
+    from .report import load_comparisons
+
+    with errors_translated():
+        rows = load_comparisons(reports, a, b)
+    for row in rows:
+        flag = "  *" if row["excludes_zero"] else ""
+        typer.echo(f"{row['label']:<20} {row['difference']:+7.1%}  [{row['ci'][0]:+.1%}, {row['ci'][1]:+.1%}]{flag}")
+    typer.echo(f"\n{a} minus {b}; 95% intervals; * where the interval excludes zero")
+
+
+from .labelcli import register as _register_labelling  # noqa: E402  (typer and the standard library only)
+
+_register_labelling(app, labels_app)  # `label`, `suggest` and `labels import`

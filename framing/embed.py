@@ -10,7 +10,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -36,6 +36,21 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return L2-normalised float32 vectors, one row per text."""
         ...
+
+
+_REGISTERED: dict[str, Callable[[], Embedder]] = {}
+
+
+def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
+    """Make `name` resolve to `factory()` wherever framing builds an embedder by name (a model's
+    embedder, `--embedder`). For Python callers and tests: a small fake where the embedding is not the
+    point. Names come from code, never from a model file, so loading a model still runs nothing."""
+    _REGISTERED[name] = factory
+
+
+def embedder_named(name: str) -> Embedder:
+    """A registered embedder, else the sentence-transformers model of that name or path."""
+    return _REGISTERED[name]() if name in _REGISTERED else SentenceTransformerEmbedder(name)
 
 
 class SentenceTransformerEmbedder:

@@ -329,7 +329,8 @@ function diffRows() {
 let diffScale = 0.1;
 function drawDiffs(rows) {
   const rowH = 24, left = 340, W = 450, right = 310, top = 8, axis = 30, width = left + W + right;
-  const H = top + rowH * rows.length + axis, m = diffScale, x = v => left + W / 2 + (v / m) * (W / 2);
+  const H = top + rowH * rows.length + axis, m = diffScale;
+  const x = v => left + W / 2 + (Math.max(-m, Math.min(m, v)) / m) * (W / 2);  // clamped to the axis
   const s = svg("svg", {viewBox: `0 0 ${width} ${H}`, width, height: H, role: "img",
                         "aria-label": "differences in prevalence between outlets with 95% intervals"});
   for (const t of [-1, -.5, 0, .5, 1]) {

@@ -33,3 +33,7 @@ class ScoreOptions:
     batch_size: int = 512  # paragraphs embedded together: bounds memory, lets the encoder sort by length
     seed: int = 0
     labels: Path | None = DEFAULT_LABELS  # never written into, whatever the output folder
+    method: str | None = None  # how shares are corrected (framing.prevalence.Method); None: the default
+    baseline: str | None = None  # compare every outlet with this one, instead of each pair or each vs the rest
+    include_off_topic: bool = False  # count paragraphs the relevance stage marks off_topic in the shares
+    include_other_languages: bool = False  # count non-English paragraphs even with an English-only model

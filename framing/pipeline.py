@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,16 +30,19 @@ from .classify import (
     head_input,
     load_model,
     out_of_fold_proba,
+    read_model_file,
     save_model,
     top_terms,
 )
-from .embed import DEFAULT_EMBEDDER, Embedder, SentenceTransformerEmbedder
+from .embed import DEFAULT_EMBEDDER, Embedder, embedder_named
 from .errors import InputError, OutputError
 from .files import ReportFolder, atomic_open
 from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
 from .options import DEFAULT_LABELS, DEFAULT_MODEL, DEFAULT_OUT, CacheOptions, ScoreOptions
+from .prevalence import INTERVAL_NOTE, Calibration, compare
 from .readers import read_documents
-from .records import Document, OutletSummary, Paragraph
+from .records import Document, OutletSummary, Paragraph, Segmented
+from .relevance import RELEVANCE_FILE, RelevanceModel, fit_relevance, off_topic_path, read_off_topic
 from .report import format_table, markdown_report, outlets_json, write_jsonl_record
 from .scoring import Deduplicator, ScoredBatch, score_batch
 from .segment import segment
@@ -54,8 +57,8 @@ def _quiet(*_: object) -> None:
 
 def make_embedder(name: str = DEFAULT_EMBEDDER, cache: CacheOptions = CacheOptions(),
                   dimension: int | None = None, warn: Warn = _quiet) -> Embedder:
-    """The sentence-transformers embedder, behind the on-disk cache unless it is disabled."""
-    embedder = SentenceTransformerEmbedder(name)
+    """The embedder of that name (see `embed.register_embedder`), behind the on-disk cache unless disabled."""
+    embedder = embedder_named(name)
     if not cache.enabled:
         return embedder
     return CachedEmbedder(embedder, EmbeddingCache(cache.folder, warn), dimension)
@@ -82,7 +85,8 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
     examples = read_examples(labels, scheme)
     embedder = embedder or make_embedder()
     texts = [e.text for e in examples]
-    X = head_input(texts, embedder.embed(texts))
+    embeddings = embedder.embed(texts)
+    X = head_input(texts, embeddings)
     embedded = time.perf_counter()
     y = np.array([scheme.index(e.label) for e in examples])
     groups = np.array([e.group for e in examples])
@@ -97,14 +101,25 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
     meta["labelled_set"]["path"] = str(Path(labels).resolve())  # scoring never writes reports into it
     meta["labelled_set"]["digests"] = sorted({text_key(text) for text in texts})  # evaluate warns on overlap
     # What correcting per-outlet shares for the classifier's errors needs: plain arrays, never pickle.
-    calibration = json.dumps({"labels": list(scheme.labels), "proba": np.round(grouped_proba, 6).tolist(),
-                              "y": y.tolist(), "groups": groups.tolist()})
-    save_model(Model(head=head, meta=ModelMeta.from_json(meta)), model_dir, model_card(meta),
-               extra={CALIBRATION_FILE: calibration})
+    extra = {CALIBRATION_FILE: Calibration(scheme.labels, grouped_proba, y, groups).to_json()}
+    relevance = _fit_relevance(labels, examples, embeddings, embedder)
+    if relevance is not None:
+        extra[RELEVANCE_FILE] = relevance.to_json()
+        meta["relevance"] = {"threshold": relevance.threshold_, "cv": relevance.cv_}
+    save_model(Model(head=head, meta=ModelMeta.from_json(meta)), model_dir, model_card(meta), extra=extra)
     return TrainResult(model_dir=Path(model_dir), counts=counts, stratified=stratified, grouped=grouped,
                        n_groups=len(set(groups)),
                        seconds={"embed": embedded - started, "fit_and_cv": fitted - embedded,
                                 "total": time.perf_counter() - started})
+
+
+def _fit_relevance(labels: str | os.PathLike, examples, embeddings: np.ndarray, embedder: Embedder):
+    """The relevance stage, from the off-topic paragraphs beside the labelled set; None where there are none."""
+    path = off_topic_path(labels)
+    if not Path(labels).is_dir() or not path.is_file():
+        return None
+    off_topic = read_off_topic(path)
+    return fit_relevance(examples, off_topic, embeddings, embedder.embed([e.text for e in off_topic]))
 
 
 def _model_meta(scheme: Scheme, embedder: Embedder, examples, counts, stratified: Metrics, grouped: Metrics,
@@ -238,6 +253,9 @@ class _Reduced:
     n_paragraphs: int = 0
     n_duplicates: int = 0
     non_english: int = 0
+    include_off_topic: bool = False
+    include_other_languages: bool = False
+    left_out: dict[str, Counter] = field(default_factory=dict)  # outlet -> reason -> paragraphs
     _by_key: dict[str, dict] = field(default_factory=dict)
 
     def with_document(self, row: dict) -> dict:
@@ -252,17 +270,32 @@ class _Reduced:
         self.tallies[tally.key] = self.tallies[tally.key].merge(tally) if tally.key in self.tallies else tally
         self.n_duplicates += tally.n_duplicates
 
-    def add_scored(self, batch: ScoredBatch, labels: Sequence[str]) -> None:
+    def counted(self, batch: ScoredBatch) -> np.ndarray:
+        """Which paragraphs count in the shares: off-topic and other-language ones are left out (and counted)."""
+        keep = np.ones(len(batch), dtype=bool)
+        if not self.include_off_topic:
+            keep &= ~batch.off_topic
+        if not self.include_other_languages:
+            keep &= np.array([lang == "en" for lang in batch.languages], dtype=bool)
+        return keep
+
+    def add_scored(self, batch: ScoredBatch, labels: Sequence[str]) -> np.ndarray:
         by_doc: dict[str, list[int]] = {}
+        keep = self.counted(batch)
         for i, (paragraph, row, lang) in enumerate(zip(batch.paragraphs, batch.proba, batch.languages)):
+            self.non_english += lang != "en"
+            if not keep[i]:
+                reason = "off_topic" if batch.off_topic[i] and not self.include_off_topic else "language"
+                self.left_out.setdefault(paragraph.outlet, Counter())[reason] += 1
+                continue
             top = int(row.argmax())
             self.evidence.offer(paragraph.outlet, labels[top], row, paragraph.doc, paragraph.index, paragraph.text)
             by_doc.setdefault(paragraph.doc, []).append(i)
-            self.non_english += lang != "en"
         for key, rows in by_doc.items():
             part = DocumentTally(key, batch.paragraphs[rows[0]].outlet, batch.proba[rows])
             self.tallies[key] = self.tallies[key].merge(part) if key in self.tallies else part
-        self.n_paragraphs += len(batch)
+        self.n_paragraphs += int(keep.sum())
+        return keep
 
 
 def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike = DEFAULT_MODEL,
@@ -278,26 +311,44 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension, warn)
     model.meta.check_fits(embedder)
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
+    relevance_text = read_model_file(model_dir, model, RELEVANCE_FILE)  # absent from models trained without it
+    relevance = RelevanceModel.from_json(relevance_text, str(Path(model_dir) / RELEVANCE_FILE)) \
+        if relevance_text is not None else None
     with ReportFolder(out_dir, [Path(p) for p in paths], protected) as folder:
-        reduced = _Reduced()
-        with folder.open("paragraphs.jsonl") as stream:
+        reduced = _Reduced(include_off_topic=options.include_off_topic,
+                           include_other_languages=options.include_other_languages or model.meta.multilingual)
+        with folder.open("paragraphs.jsonl") as stream, folder.open("dropped.jsonl") as dropped:
+            def record_dropped(key: str, segmented: Segmented) -> None:  # every dropped line, for an audit
+                for line in segmented.dropped_lines:
+                    write_jsonl_record(dropped, {"doc": key, "line": line.line, "reason": line.reason,
+                                                 "text": line.text})
+
             for batch in _segmented_batches(read_documents(paths, options.read, warn), options.batch_size,
-                                            len(model.labels), reduced, progress):
-                scored = score_batch(batch, model, embedder)
+                                            len(model.labels), reduced, progress, warn, record_dropped):
+                scored = score_batch(batch, model, embedder, relevance)
                 progress("embed", len(scored))
-                reduced.add_scored(scored, model.labels)
-                for row in scored.rows(model.labels):
-                    write_jsonl_record(stream, reduced.with_document(row))
+                counted = reduced.add_scored(scored, model.labels)
+                for row, is_counted in zip(scored.rows(model.labels), counted):
+                    write_jsonl_record(stream, dict(reduced.with_document(row), counted=bool(is_counted)))
         if not reduced.n_paragraphs:
-            raise InputError("no article paragraphs found to score: every line was furniture or empty")
+            left = sum(sum(c.values()) for c in reduced.left_out.values())
+            raise InputError("no paragraph counts in the shares: " + (
+                f"all {left} were off topic or not in English (they can be counted on request)" if left else
+                "every line was furniture or empty"))
         progress("report", 1)
-        summaries = summarize(list(reduced.tallies.values()), model.labels, seed=options.seed)
-        _write_reports(folder, model, Path(model_dir), reduced, summaries)
+        calibration = _calibration(Path(model_dir), model)
+        summaries, estimates = summarize(list(reduced.tallies.values()), model.labels, calibration,
+                                         options.method, options.seed,
+                                         progress=lambda n: progress("aggregate", n))
+        summaries = [replace(s, left_out=dict(reduced.left_out.get(s.outlet, {}))) for s in summaries]
+        comparisons = compare(estimates, model.labels, baseline=options.baseline)
+        _write_reports(folder, model, Path(model_dir), reduced, summaries, comparisons)
         files = folder.files()
         folder.commit()
     if reduced.non_english and not model.meta.multilingual:
-        warn(f"{reduced.non_english} paragraphs are not in English; the model's embedder is English-only, so "
-             "their scores are unreliable (see the 'lang' field in paragraphs.jsonl)")
+        warn(f"{reduced.non_english} paragraphs are not in English; the model's embedder is English-only, so they "
+             "are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
+                                             else "") + "; see the 'lang' field in paragraphs.jsonl")
     return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(reduced.documents),
                        n_paragraphs=reduced.n_paragraphs, n_duplicates=reduced.n_duplicates,
                        n_dropped_lines=sum(d["dropped_lines"] for d in reduced.documents), out_dir=Path(out_dir),
@@ -306,7 +357,8 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
 
 
 def _segmented_batches(documents: Iterable[Document], batch_size: int, n_labels: int, reduced: _Reduced,
-                       progress: Progress) -> Iterator[list[Paragraph]]:
+                       progress: Progress, warn: Warn,
+                       record_dropped: Callable[[str, Segmented], None]) -> Iterator[list[Paragraph]]:
     """Segment and de-duplicate documents, recording each, and yield about `batch_size` fresh paragraphs
     at a time. A document's paragraphs may straddle two batches: its tally merges."""
     dedupe = Deduplicator()
@@ -315,6 +367,9 @@ def _segmented_batches(documents: Iterable[Document], batch_size: int, n_labels:
         progress("read", 1)
         key = getattr(document, "key", "") or f"{document.path or document.id}#{number}"
         segmented = segment(document)
+        record_dropped(key, segmented)
+        if segmented.suspicious:
+            warn(f"{key}: {segmented.suspicious} (see dropped.jsonl)")
         paragraphs = [replace(p, doc=key) for p in segmented.paragraphs]
         fresh = dedupe.fresh(paragraphs)
         n_repeats = len(paragraphs) - len(fresh)
@@ -335,8 +390,14 @@ def _document_record(document: Document, key: str, segmented, n_fresh: int, n_re
             "dropped": segmented.dropped}
 
 
+def _calibration(model_dir: Path, model: Model) -> Calibration | None:
+    """The grouped out-of-fold probabilities saved at train time; None for a model trained without them."""
+    text = read_model_file(model_dir, model, CALIBRATION_FILE)
+    return Calibration.from_json(text) if text is not None else None
+
+
 def _write_reports(folder: ReportFolder, model: Model, model_dir: Path, reduced: _Reduced,
-                   summaries: list[OutletSummary]) -> None:
+                   summaries: list[OutletSummary], comparisons: list) -> None:
     f1 = model.meta.grouped_macro_f1
     note = f"Model: `{model_dir}` (embedder `{model.embedder_name}`, trained " \
            f"{model.meta.created or 'on an unrecorded date'}); grouped-CV macro-F1 " \
@@ -345,9 +406,10 @@ def _write_reports(folder: ReportFolder, model: Model, model_dir: Path, reduced:
         for record in reduced.documents:
             tally = reduced.tallies[record["doc"]]
             write_jsonl_record(stream, dict(record, shares=document_shares(tally, model.labels) if tally.n else {}))
-    folder.write_text("outlets.json", outlets_json(summaries))
+    folder.write_text("outlets.json", outlets_json(summaries, comparisons, INTERVAL_NOTE))
     folder.write_text("report.md", markdown_report(summaries, model.labels, reduced.evidence, note,
-                                                   reduced.documents))
+                                                   reduced.documents, INTERVAL_NOTE, comparisons))
+
 
 
 # --- evaluate -------------------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import IO
 
 from .aggregate import Evidence
+from .errors import InputError
 from .records import OutletSummary
 
 EVIDENCE_SHOWN = 3  # per outlet and label in report.md; outlets.json and report.html may show more
@@ -18,19 +21,27 @@ def write_jsonl_record(stream: IO[str], record: dict) -> None:
     stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def outlets_json(summaries: Sequence[OutletSummary]) -> str:
+def outlets_json(summaries: Sequence[OutletSummary], comparisons: Sequence = (), interval_note: str = "") -> str:
+    """The per-outlet answer: shares, corrected prevalence with intervals, and outlet-vs-outlet differences."""
     rows = [dict(asdict(s), ci={k: list(v) for k, v in s.ci.items()},
                  prevalence_ci={k: list(v) for k, v in s.prevalence_ci.items()}) for s in summaries]
-    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    differences = [{"outlet": c.outlet, "other": c.other, "label": c.label, "difference": round(float(c.difference), 6),
+                    "ci": [round(float(c.ci[0]), 6), round(float(c.ci[1]), 6)], "excludes_zero": bool(c.excludes_zero),
+                    "mode": str(c.mode)} for c in comparisons]
+    document = {"outlets": rows, "comparisons": differences, "interval_note": interval_note}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def _cell(summary: OutletSummary, label: str) -> str:
+def _cell(summary: OutletSummary, label: str, corrected: bool = True) -> str:
+    if corrected and summary.prevalence:
+        low, high = summary.prevalence_ci[label]
+        return f"{summary.prevalence[label]:.0%} [{low:.0%}–{high:.0%}]"
     low, high = summary.ci[label]
     return f"{summary.share[label]:.0%} [{low:.0%}–{high:.0%}]"
 
 
 def format_table(summaries: Sequence[OutletSummary], labels: Sequence[str]) -> str:
-    """Plain-text outlet-by-label table: share of paragraphs [95% interval]."""
+    """Plain-text outlet-by-label table: corrected prevalence [95% interval]."""
     header = ["outlet", "docs", "paras", *labels]
     rows = [[s.outlet, str(s.documents), str(s.paragraphs), *(_cell(s, label) for label in labels)]
             for s in summaries]
@@ -41,15 +52,22 @@ def format_table(summaries: Sequence[OutletSummary], labels: Sequence[str]) -> s
 
 
 def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], evidence: Evidence,
-                    model_note: str, documents: Sequence[dict]) -> str:
+                    model_note: str, documents: Sequence[dict], interval_note: str = "",
+                    comparisons: Sequence = ()) -> str:
+    method = summaries[0].method if summaries else "cc"
     out = ["# Framing report", "", model_note, "",
-           "Share of each outlet's paragraphs whose most probable label is the column's, with a 95% "
-           "bootstrap interval (documents resampled, then paragraphs within them).", "",
+           f"Prevalence of each label among each outlet's paragraphs, corrected for the classifier's errors "
+           f"(method `{method}`), with a 95% interval. {interval_note}", "",
            "| outlet | documents | paragraphs | " + " | ".join(labels) + " |",
            "|---|---:|---:|" + "---|" * len(labels)]
     for s in summaries:
         out.append(f"| {s.outlet} | {s.documents} | {s.paragraphs} | "
                    + " | ".join(_cell(s, label) for label in labels) + " |")
+    out += ["", "Plain share of paragraphs whose most probable label is the column's (classify and count), with a "
+                "95% interval for sampling only:", "",
+            "| outlet | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for s in summaries:
+        out.append(f"| {s.outlet} | " + " | ".join(_cell(s, label, corrected=False) for label in labels) + " |")
     out += ["", "Mean probability per label:", "", "| outlet | " + " | ".join(labels) + " |",
             "|---|" + "---:|" * len(labels)]
     for s in summaries:
@@ -60,6 +78,13 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
         out += ["", f"{repeats} paragraphs were exact repeats of paragraphs the same outlet had already run and "
                     f"were counted once; {whole} documents were repeats in full (they count in `documents`, "
                     "not in the shares)."]
+    flagged = [c for c in comparisons if c.excludes_zero]
+    if comparisons:
+        out += ["", "## Differences between outlets", "",
+                f"{len(flagged)} of {len(comparisons)} differences in prevalence have a 95% interval that excludes "
+                f"zero ({comparisons[0].mode}; all in outlets.json).", ""]
+        out += [f"- {c.outlet} − {c.other or 'the rest'}, {c.label}: {c.difference:+.0%} "
+                f"[{c.ci[0]:+.0%}, {c.ci[1]:+.0%}]" for c in flagged[:50]]
     out += ["", "## Evidence", "", f"The {EVIDENCE_SHOWN} most confident paragraphs per outlet and label.", ""]
     for s in summaries:
         out += [f"### {s.outlet}", ""]
@@ -74,3 +99,24 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
     if len(documents) > MAX_DOCUMENT_ROWS:
         out.append(f"\n…and {len(documents) - MAX_DOCUMENT_ROWS} more documents: see documents.jsonl.")
     return "\n".join(out) + "\n"
+
+
+def load_comparisons(reports: str | os.PathLike, a: str, b: str) -> list[dict]:
+    """The saved differences between outlets `a` and `b` (a minus b), one per label, from outlets.json."""
+    path = Path(reports) / "outlets.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        comparisons, outlets = document["comparisons"], {o["outlet"] for o in document["outlets"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{path}: no readable scoring reports here; score first, or give the reports folder",
+                         option="reports") from None
+    for name in (a, b):
+        if name not in outlets:
+            raise InputError(f"no outlet {name!r} in {path}; it has {', '.join(sorted(outlets)[:10])}")
+    found = [c for c in comparisons if (c["outlet"], c["other"]) == (a, b)]
+    flipped = [dict(c, difference=-c["difference"], ci=[-c["ci"][1], -c["ci"][0]])
+               for c in comparisons if (c["outlet"], c["other"]) == (b, a)]
+    if not found and not flipped:
+        raise InputError(f"{path} holds no comparison of {a!r} with {b!r} (with many outlets each is compared with "
+                         f"the rest); score again with {a!r} as the baseline", option="baseline")
+    return found or flipped

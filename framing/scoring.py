@@ -16,6 +16,7 @@ import numpy as np
 from .classify import Model
 from .embed import Embedder
 from .records import Paragraph
+from .relevance import OFF_TOPIC, RelevanceModel
 
 
 @dataclass(frozen=True)
@@ -25,24 +26,34 @@ class ScoredBatch:
     paragraphs: tuple[Paragraph, ...]
     proba: np.ndarray  # float[n, k]
     languages: tuple[str, ...]
+    off_topic: np.ndarray  # bool[n]: the relevance stage says the paragraph is about something else
+    off_topic_score: np.ndarray  # float[n]: its probability of being off topic
 
     def __len__(self) -> int:
         return len(self.paragraphs)
 
     def rows(self, labels: Sequence[str]) -> Iterator[dict]:
         """One `paragraphs.jsonl` record per paragraph."""
-        for paragraph, row, lang in zip(self.paragraphs, self.proba, self.languages):
+        for i, (paragraph, row, lang) in enumerate(zip(self.paragraphs, self.proba, self.languages)):
             yield {"doc": paragraph.doc, "outlet": paragraph.outlet, "publisher": paragraph.publisher,
                    "index": paragraph.index, "line": paragraph.line, "text": paragraph.text,
-                   "label": labels[int(row.argmax())],
-                   "scores": {label: round(float(p), 4) for label, p in zip(labels, row)}, "lang": lang}
+                   "label": OFF_TOPIC if self.off_topic[i] else labels[int(row.argmax())],
+                   "scores": {label: round(float(p), 4) for label, p in zip(labels, row)},
+                   "off_topic": round(float(self.off_topic_score[i]), 4), "lang": lang}
 
 
-def score_batch(paragraphs: Sequence[Paragraph], model: Model, embedder: Embedder) -> ScoredBatch:
-    """Embed and classify a batch of paragraphs, and detect their language."""
+def score_batch(paragraphs: Sequence[Paragraph], model: Model, embedder: Embedder,
+                relevance: RelevanceModel | None = None) -> ScoredBatch:
+    """Embed and classify a batch of paragraphs, mark those about something else, and detect their language."""
     texts = [p.text for p in paragraphs]
-    proba = model.predict_proba(texts, embedder.embed(texts)) if texts else np.zeros((0, len(model.labels)))
-    return ScoredBatch(tuple(paragraphs), proba, tuple(detect_languages(texts)))
+    if not texts:
+        empty = np.zeros(0)
+        return ScoredBatch((), np.zeros((0, len(model.labels))), (), empty.astype(bool), empty)
+    embeddings = embedder.embed(texts)
+    proba = model.predict_proba(texts, embeddings)
+    p_off = relevance.off_topic_proba(embeddings) if relevance is not None else np.zeros(len(texts))
+    off = p_off >= relevance.threshold_ if relevance is not None else np.zeros(len(texts), dtype=bool)
+    return ScoredBatch(tuple(paragraphs), proba, tuple(detect_languages(texts)), off, p_off)
 
 
 def detect_languages(texts: Sequence[str]) -> list[str]:

@@ -79,8 +79,15 @@ class _Session:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
+            self._dismiss(reply)
             self.events.append(reply)
         raise TimeoutError(method)
+
+    def _dismiss(self, event: dict) -> None:
+        # An open alert() blocks the page, and every later command with it: close it, keep the event as evidence.
+        if event.get("method") == "Page.javascriptDialogOpening" and event.get("sessionId"):
+            self.ws.send(json.dumps({"id": 10**9 + len(self.events), "method": "Page.handleJavaScriptDialog",
+                                     "params": {"accept": True}, "sessionId": event["sessionId"]}))
 
     def pump(self, seconds: float) -> None:
         """Read events for `seconds`."""
@@ -88,7 +95,9 @@ class _Session:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # a websocket timeout: nothing to read yet
-                self.events.append(json.loads(self.ws.recv()))
+                event = json.loads(self.ws.recv())
+                self._dismiss(event)
+                self.events.append(event)
         self.ws.settimeout(60)
 
 
@@ -135,8 +144,6 @@ def open_page(path: str | os.PathLike, script: str | None = None, screenshot: st
                     run.ready = True
                     run.seconds_to_ready = time.monotonic() - started
                     break
-                if any(e.get("method") == "Page.javascriptDialogOpening" for e in page.events):
-                    page.call("Page.handleJavaScriptDialog", {"accept": True})
                 time.sleep(0.05)
             if script and run.ready:
                 result = page.call("Runtime.evaluate", {"expression": script, "returnByValue": True,

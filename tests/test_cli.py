@@ -198,18 +198,31 @@ def test_score_writes_paragraphs_jsonl(scored):
 
 def test_score_writes_outlets_json(scored):
     _, out, _ = scored
-    outlets = json.loads((out / "outlets.json").read_text("utf-8"))
+    document = json.loads((out / "outlets.json").read_text("utf-8"))
+    outlets = document["outlets"]
     assert [o["outlet"] for o in outlets] == sorted(SEED_OUTLETS)
     assert sum(o["paragraphs"] for o in outlets) == 198
     by_name = {o["outlet"]: o for o in outlets}
     assert (by_name["Al Mayadeen"]["documents"], by_name["Al Mayadeen"]["paragraphs"]) == (1, 82)
     for o in outlets:
-        assert set(o) >= {"outlet", "documents", "paragraphs", "share", "mean_score", "ci"}
+        assert set(o) >= {"outlet", "documents", "paragraphs", "share", "mean_score", "ci", "prevalence",
+                          "prevalence_ci", "method"}
+        assert o["method"] == "acc"  # corrected with the calibration saved at train time
         assert sum(o["share"].values()) == pytest.approx(1)
-        assert sum(o["mean_score"].values()) == pytest.approx(1, abs=1e-6)
+        assert sum(o["prevalence"].values()) == pytest.approx(1)
+        assert sum(o["mean_score"].values()) == pytest.approx(1, abs=1e-5)
         for label in LABELS:
             low, high = o["ci"][label]
             assert low <= o["share"][label] <= high
+            low, high = o["prevalence_ci"][label]
+            assert low <= o["prevalence"][label] <= high and high > 0
+    pairs = {(c["outlet"], c["other"]) for c in document["comparisons"]}
+    assert len(pairs) == len(SEED_OUTLETS) * (len(SEED_OUTLETS) - 1) // 2  # five outlets: every pair
+    assert {c["label"] for c in document["comparisons"]} == set(LABELS)
+    for c in document["comparisons"]:
+        assert c["ci"][0] <= c["difference"] <= c["ci"][1]
+        assert c["excludes_zero"] == (c["ci"][0] > 0 or c["ci"][1] < 0)
+    assert "classifier's errors" in document["interval_note"]
 
 
 def test_score_writes_report_md_with_table_and_evidence(scored):
@@ -252,7 +265,7 @@ def test_exact_duplicate_within_an_outlet_is_scored_once(tmp_path, trained_model
         [("Other", True), ("Same", False), ("Same", True)]  # once per outlet
     documents = {Path(d["doc"]).name: d for d in read_jsonl(tmp_path / "out" / "documents.jsonl")}
     assert (documents["b.txt"]["paragraphs"], documents["b.txt"]["duplicates"]) == (0, 1)
-    outlets = {o["outlet"]: o for o in json.loads((tmp_path / "out" / "outlets.json").read_text("utf-8"))}
+    outlets = {o["outlet"]: o for o in json.loads((tmp_path / "out" / "outlets.json").read_text("utf-8"))["outlets"]}
     assert outlets["Same"]["paragraphs"] == 2
 
 

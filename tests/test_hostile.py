@@ -40,7 +40,7 @@ from framing.segment import segment
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMING = ROOT / ".venv" / "bin" / "framing"
-REPORTS = {"paragraphs.jsonl", "documents.jsonl", "outlets.json", "report.md"}
+REPORTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md"}
 
 ARTICLE = (
     "Russia and China signed a new agreement on energy cooperation in Beijing on Tuesday, officials said.\n\n"
@@ -875,13 +875,14 @@ def test_sigterm_during_score_exits_130_and_keeps_the_earlier_reports(tmp_path, 
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                                env=_env(tmp_path / "cache"))
 
-    def embedding_under_way() -> bool:  # the first batch is embedded and its rows are in the temporary file
-        return any(p.stat().st_size for p in out.glob(".paragraphs.jsonl.*.tmp"))
+    def embedding_under_way() -> bool:  # the first batch is embedded and its rows are in the staging folder
+        return any(p.stat().st_size for p in tmp_path.glob(".reports.staging-*/paragraphs.jsonl"))
 
     _wait_for(embedding_under_way, process, 60)
     code, stderr = _terminate(process)
     _assert_interrupted(code, stderr)
-    assert snapshot(out) == before  # byte for byte, and no temporary file left behind
+    assert snapshot(out) == before  # byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging, no lock
 
 
 def test_sigterm_during_train_keeps_the_previous_model_loadable(tmp_path, trained_model):

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 from collections import Counter
 
 import pytest
@@ -337,7 +338,10 @@ def test_report_renders_in_chromium_without_errors_or_requests(tmp_path):
     assert v["diffRows"] == 30 and v["diffExcluding"] <= v["diffRows"] and v["passages"] >= 1
     assert all(link.startswith("https://") for link in v["links"])
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
-    print(f"screenshot: {shot}")
+    keep = os.environ.get("FRAMING_SCREENSHOT")  # CI keeps the picture as an artifact
+    if keep:
+        shutil.copyfile(shot, keep)
+    print(f"screenshot: {keep or shot}")
 
 
 def test_hostile_text_shows_and_runs_nothing_in_chromium(tmp_path):

@@ -1,0 +1,266 @@
+"""The fast path's cascade: threshold choice, what is re-scored, lazy loading, storage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from framing.cascade import (
+    CascadeScorer,
+    choose_threshold,
+    combine,
+    curve,
+    load_fast,
+    macro_f1,
+    margin,
+    train_fast,
+    uncertain,
+)
+from framing.classify import HeadOptions, Model, ModelMeta, evaluate_predictions, fit_head, head_input, load_model
+from framing.errors import ModelError
+from framing.records import Paragraph
+
+LABELS = ("state_aligned", "western_critical", "neutral_wire")
+
+
+# --- pure functions -------------------------------------------------------------------------------
+
+def test_margin_and_uncertain_by_hand():
+    proba = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05], [0.34, 0.33, 0.33], [1.0, 0.0, 0.0]])
+    assert margin(proba) == pytest.approx([0.2, 0.85, 0.01, 1.0])
+    assert uncertain(proba, 0.0).tolist() == [False] * 4
+    assert uncertain(proba, 0.2).tolist() == [False, False, True, False]  # strictly below
+    assert uncertain(proba, 0.21).tolist() == [True, False, True, False]
+    assert uncertain(proba, 1.0).tolist() == [True] * 4  # even a margin of exactly 1
+
+
+def test_macro_f1_matches_sklearn():
+    rng = np.random.default_rng(0)
+    y, pred = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    pred[pred == 2] = 0  # a label never predicted: F1 0, as sklearn with zero_division=0
+    from sklearn.metrics import f1_score
+    assert macro_f1(y, pred, 3) == pytest.approx(f1_score(y, pred, average="macro", labels=[0, 1, 2],
+                                                          zero_division=0))
+
+
+def _one_hot(rows, margin_of):
+    """Probabilities that put `margin_of[i]` more on label rows[i] than on the runner-up."""
+    out = np.zeros((len(rows), 3))
+    for i, (label, m) in enumerate(zip(rows, margin_of)):
+        rest = (1 - m) / 3
+        out[i] = rest
+        out[i, label] = rest + m
+    return out
+
+
+def test_choose_threshold_rescores_the_wrong_uncertain_rows_only():
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    full = _one_hot(y, [0.6] * 8)  # the full model is right everywhere
+    # The static model is wrong on rows 0 and 1, and unsure there; confident and right elsewhere.
+    static_labels = y.copy()
+    static_labels[[0, 1]] = [2, 0]
+    static = _one_hot(static_labels, [0.05, 0.10, 0.9, 0.8, 0.7, 0.95, 0.85, 0.75])
+    threshold = choose_threshold(static, full, y, max_cost=0.0)
+    assert uncertain(static, threshold).tolist() == [True, True] + [False] * 6
+    assert 0.10 < threshold < 0.70  # between the two unsure margins and the next one
+    assert macro_f1(y, combine(static, full, threshold).argmax(1), 3) == pytest.approx(1.0)
+    # With a cost allowed that the static head already meets, nothing is re-scored.
+    static_f1 = macro_f1(y, static.argmax(1), 3)
+    assert choose_threshold(static, full, y, max_cost=1.0 - static_f1 + 1e-9) == 0.0
+    # Fixing one of the two wrong rows is not enough at zero cost, but is at a cost just above its loss.
+    one_fixed = macro_f1(y, np.where(np.arange(8) == 0, y, static.argmax(1)), 3)
+    t = choose_threshold(static, full, y, max_cost=1.0 - one_fixed + 1e-9)
+    assert uncertain(static, t).sum() == 1
+
+
+def test_choose_threshold_falls_back_to_full_model():
+    y = np.array([0, 1, 2, 0])
+    full = _one_hot(y, [0.5] * 4)
+    static = _one_hot([1, 2, 0, 1], [0.9, 0.8, 0.7, 0.6])  # confidently wrong everywhere
+    threshold = choose_threshold(static, full, y, max_cost=0.0)
+    assert uncertain(static, threshold).all()
+
+
+def test_curve_groups_ties_and_ends_at_the_full_model():
+    y = np.array([0, 1, 2])
+    static = _one_hot([0, 1, 0], [0.3, 0.3, 0.6])
+    full = _one_hot(y, [0.5] * 3)
+    points = curve(static, full, y)
+    assert [p.share for p in points] == pytest.approx([0, 2 / 3, 1])  # the two 0.3 margins together
+    assert points[-1].threshold == 1.0
+    assert points[-1].macro_f1 == pytest.approx(macro_f1(y, full.argmax(1), 3))
+
+
+# --- the scorer -----------------------------------------------------------------------------------
+
+TEXTS = {
+    0: ["The win-win partnership opens a new era of friendship between the two peoples.",
+        "Officials hailed the friendship and the new era of win-win cooperation.",
+        "A partnership of friendship, the minister said, will bring a new era.",
+        "The summit celebrated win-win cooperation and a deep friendship.",
+        "Friendship and partnership mark a new era, the delegation said."],
+    1: ["Critics warned of hegemony and a new cold war as NATO expanded.",
+        "Sanctions and NATO pressure revive the cold war, analysts warned.",
+        "The bloc's hegemony and sanctions drew sharp criticism in the capital.",
+        "NATO officials rejected talk of a cold war but kept the sanctions.",
+        "Hegemony, sanctions and the cold war dominated the debate."],
+    2: ["The ministry published trade figures for the third quarter on Tuesday.",
+        "Talks between the delegations will resume next week, a spokesperson said.",
+        "The agency reported that the shipment arrived at the port on Monday.",
+        "The committee met for two hours and issued a short statement.",
+        "Exports rose 3 percent in March, according to customs data."],
+}
+
+
+def _model(embedder) -> Model:
+    texts = [t for label in (0, 1, 2) for t in TEXTS[label]]
+    y = np.array([label for label in (0, 1, 2) for _ in TEXTS[label]])
+    head = fit_head(head_input(texts, embedder.embed(texts)), y, HeadOptions(min_df=1, stack_folds=2))
+    meta = {"format_version": 2, "scheme": {"labels": list(LABELS)},
+            "embedder": {"name": embedder.name, "dimension": embedder.dimension}}
+    return Model(head=head, meta=ModelMeta.from_json(meta))
+
+
+class CountingEmbedder:
+    """Wraps an embedder and records every text it is asked to embed."""
+
+    def __init__(self, inner, name=None):
+        self.inner, self.name, self.dimension = inner, name or inner.name, inner.dimension
+        self.seen: list[str] = []
+
+    def embed(self, texts):
+        self.seen += list(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture
+def models(fake_embedder):
+    static = CountingEmbedder(fake_embedder, name="static-fake")
+    full = CountingEmbedder(fake_embedder)
+    static_model, full_model = _model(static), _model(full)
+    static.seen, full.seen = [], []  # count only what scoring embeds
+    return static_model, static, full_model, full
+
+
+def _paragraphs(texts):
+    return [Paragraph(doc="d", outlet="o", publisher="", index=i, line=i + 1, text=t) for i, t in enumerate(texts)]
+
+
+QUERIES = ["A new era of win-win friendship.", "NATO sanctions and hegemony.", "The meeting ended at noon.",
+           "Talks on trade and security continued.", "Friendship, sanctions and a new era of talks."]
+
+
+def test_only_uncertain_rows_are_rescored(models):
+    static_model, static, full_model, full = models
+    static_proba = static_model.predict_proba(QUERIES, static.inner.embed(QUERIES))
+    threshold = float(np.median(margin(static_proba)))
+    expected = uncertain(static_proba, threshold)
+    assert 0 < expected.sum() < len(QUERIES)  # the test means something only with both kinds of rows
+    scorer = CascadeScorer(static_model, static, full_model, lambda: full, threshold)
+    batch = scorer.score(_paragraphs(QUERIES))
+    assert batch.rescored.tolist() == expected.tolist()
+    assert full.seen == [q for q, e in zip(QUERIES, expected) if e]
+    assert static.seen == QUERIES
+    full_proba = full_model.predict_proba(QUERIES, full.inner.embed(QUERIES))
+    np.testing.assert_allclose(batch.proba[expected], full_proba[expected])
+    np.testing.assert_allclose(batch.proba[~expected], static_proba[~expected])
+    assert len(batch) == len(QUERIES) and len(batch.languages) == len(QUERIES)
+    assert len(list(batch.rows(LABELS))) == len(QUERIES)
+
+
+def test_full_embedder_not_loaded_when_nothing_is_uncertain(models):
+    static_model, static, full_model, _ = models
+
+    def never():
+        raise AssertionError("the full embedder was loaded")
+
+    scorer = CascadeScorer(static_model, static, full_model, never, threshold=0.0)
+    batch = scorer.score(_paragraphs(QUERIES))
+    assert not batch.rescored.any() and not scorer.full_loaded
+    empty = scorer.score([])
+    assert len(empty) == 0 and empty.proba.shape == (0, 3)
+
+
+def test_threshold_one_equals_the_full_model(models):
+    static_model, static, full_model, full = models
+    loads = []
+    scorer = CascadeScorer(static_model, static, full_model, lambda: loads.append(1) or full, threshold=1.0)
+    first = scorer.score(_paragraphs(QUERIES))
+    scorer.score(_paragraphs(QUERIES[:2]))
+    assert first.rescored.all() and loads == [1]  # loaded once, on first need
+    np.testing.assert_allclose(first.proba, full_model.predict_proba(QUERIES, full.inner.embed(QUERIES)))
+
+
+def test_wrong_full_embedder_refused_on_first_use(models, fake_embedder):
+    static_model, static, full_model, _ = models
+    other = CountingEmbedder(fake_embedder, name="another")
+    scorer = CascadeScorer(static_model, static, full_model, lambda: other, threshold=1.0)
+    with pytest.raises(ModelError, match="trained on embeddings"):
+        scorer.score(_paragraphs(QUERIES))
+
+
+# --- train_fast and load_fast ---------------------------------------------------------------------
+
+class StaticFake:
+    """A second fake: the same vectors, under another name, so the two heads are told apart."""
+
+    name = "static-fake"
+    dimension = 16
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def embed(self, texts):
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="module")
+def labels_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labels")
+    (folder / "scheme.json").write_text(json.dumps({"name": "test", "labels": [{"name": n} for n in LABELS]}))
+    lines = []
+    for batch in ("a", "b", "c"):
+        for label, texts in TEXTS.items():
+            for number, text in enumerate(texts):
+                lines.append({"text": f"{text} Batch {batch} item {number}.", "label": LABELS[label],
+                              "outlet": f"outlet-{batch}", "source": "authored", "batch": batch})
+    (folder / "set.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return folder
+
+
+def test_train_fast_writes_a_checked_fast_part(tmp_path, labels_folder, fake_embedder):
+    from framing.pipeline import train
+
+    model_dir = tmp_path / "model"
+    train(labels_folder, model_dir, fake_embedder, HeadOptions(min_df=1, n_folds=3, stack_folds=2))
+    result = train_fast(labels_folder, model_dir, StaticFake(fake_embedder),
+                        HeadOptions(min_df=1, n_folds=3, stack_folds=2))
+    assert result.folder == model_dir / "fast"
+    full = load_model(model_dir)
+    fast = load_fast(model_dir, full)
+    assert fast.threshold == result.threshold and 0 <= fast.threshold <= 1
+    assert fast.model.embedder_name == "static-fake"
+    assert fast.cascade["full_model_sha256"] == full.meta.raw["meta_sha256"]
+    oof = result.oof
+    assert oof["cascade_macro_f1"] >= oof["full_macro_f1"] - 0.01 - 1e-9
+    # The stored calibration is the cascade's, and its macro-F1 is the one reported.
+    assert evaluate_predictions(fast.calibration.y, fast.calibration.proba, LABELS).macro_f1 == \
+        pytest.approx(oof["cascade_macro_f1"], abs=1e-4)
+    # Retraining the main model swaps its folder: the fast part goes with it, and loading says so.
+    train(labels_folder, model_dir, fake_embedder, HeadOptions(min_df=1, n_folds=3, stack_folds=2))
+    with pytest.raises(ModelError, match="no fast path"):
+        load_fast(model_dir, load_model(model_dir))
+
+
+def test_load_fast_refuses_a_fast_part_of_another_model(tmp_path, labels_folder, fake_embedder):
+    from framing.pipeline import train
+
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    first, second = tmp_path / "one", tmp_path / "two"
+    train(labels_folder, first, fake_embedder, options)
+    train_fast(labels_folder, first, StaticFake(fake_embedder), options)
+    train(labels_folder, second, fake_embedder, options)  # same data, another created date: another hash
+    with pytest.raises(ModelError, match="another version"):
+        load_fast(first, load_model(second))
