@@ -64,6 +64,8 @@ class Example:
     index: int
     probability: float = field(compare=False)
     scores: tuple[float, ...] = field(compare=False, default=())
+    neighbours: tuple = field(compare=False, default=())  # ((row in the labelled set, similarity), ...)
+    voice: str = field(compare=False, default="")
 
 
 @dataclass
@@ -75,13 +77,16 @@ class Evidence:
     confident: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
     borderline: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
 
-    def offer(self, outlet: str, label: str, proba: np.ndarray, doc: str, index: int, text: str) -> None:
+    def offer(self, outlet: str, label: str, proba: np.ndarray, doc: str, index: int, text: str,
+              neighbours: tuple = (), voice: str = "") -> None:
         top2 = np.sort(proba)[-2:] if len(proba) > 1 else np.array([0.0, proba[0]])
         scores = tuple(round(float(p), 4) for p in proba)
         probability = float(top2[-1])
-        self._push(self.confident, (outlet, label), Example(probability, text, doc, index, probability, scores))
+        self._push(self.confident, (outlet, label),
+                   Example(probability, text, doc, index, probability, scores, neighbours, voice))
         margin = float(top2[-1] - top2[-2])
-        self._push(self.borderline, (outlet, label), Example(-margin, text, doc, index, probability, scores))
+        self._push(self.borderline, (outlet, label),
+                   Example(-margin, text, doc, index, probability, scores, neighbours, voice))
 
     def _push(self, heaps: dict, key: tuple[str, str], item: Example) -> None:
         heap = heaps.setdefault(key, [])

@@ -228,8 +228,13 @@ class ModelMeta:
 
 @dataclass
 class Model:
+    """The head and its metadata, with the optional parts saved beside them: the relevance stage
+    (framing.relevance) and the labelled paragraphs for nearest-neighbour evidence (framing.neighbours)."""
+
     head: StackingClassifier
     meta: ModelMeta
+    relevance: object | None = None
+    neighbours: object | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -247,10 +252,10 @@ class Model:
         return proba
 
 
-def save_model(model: Model, folder: str | os.PathLike, card: str, extra: dict[str, str] | None = None) -> Path:
+def save_model(model: Model, folder: str | os.PathLike, card: str, extra: dict[str, str | bytes] | None = None) -> Path:
     """Write the model folder atomically: build it beside the target, then swap it in.
 
-    `extra`: more plain-text files (name -> content) to store. model.json records every file's hash."""
+    `extra`: more files (name -> text or bytes) to store. model.json records every file's hash."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} is a file; give a folder path for the model", option="model")
@@ -259,7 +264,7 @@ def save_model(model: Model, folder: str | os.PathLike, card: str, extra: dict[s
                           option="model")
     spec, arrays = export_head(model.head, TEXT, EMBEDDING)
     files = {HEAD_FILE: json.dumps(spec, ensure_ascii=False).encode(), WEIGHTS_FILE: arrays_to_bytes(arrays)}
-    files.update((name, text.encode()) for name, text in (extra or {}).items())
+    files.update((name, data.encode() if isinstance(data, str) else data) for name, data in (extra or {}).items())
     meta = dict(model.meta.raw, files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
     meta["meta_sha256"] = meta_digest(meta)
     files[META_FILE] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
@@ -301,7 +306,22 @@ def load_model(folder: str | os.PathLike) -> Model:
     if head.n_features_in_ != 1 + typed.embedder_dimension:  # the text, then the embedding
         raise ModelError(f"{folder / HEAD_FILE}: the head takes {head.n_features_in_ - 1}-dimensional embeddings, "
                          f"{META_FILE} says {typed.embedder_dimension} (edited?); retrain the model")
-    return Model(head=head, meta=typed)
+    return _with_optional_parts(Model(head=head, meta=typed), folder, meta)
+
+
+def _with_optional_parts(model: Model, folder: Path, meta: dict) -> Model:
+    """Attach the relevance stage and the neighbour index where the model folder has them."""
+    from .neighbours import TEXTS_FILE, VECTORS_FILE, NeighbourIndex
+    from .relevance import RELEVANCE_FILE, RelevanceModel
+
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    if RELEVANCE_FILE in files:
+        model.relevance = RelevanceModel.from_json(_read_checked(folder, meta, RELEVANCE_FILE),
+                                                   str(folder / RELEVANCE_FILE))
+    if TEXTS_FILE in files and VECTORS_FILE in files:
+        model.neighbours = NeighbourIndex.from_files(_read_checked(folder, meta, TEXTS_FILE),
+                                                     _read_checked(folder, meta, VECTORS_FILE), str(folder))
+    return model
 
 
 def _read_checked(folder: Path, meta: dict, name: str) -> bytes:

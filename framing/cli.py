@@ -387,6 +387,23 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
 
 
 @app.command()
+def report(
+    paragraphs: Annotated[Path, typer.Argument(help="paragraphs.jsonl of a scoring run (documents.jsonl beside it).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the rebuilt reports (default: the run's "
+                                                "folder).")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Compare every outlet with this one.")]
+    = None,
+) -> None:
+    """Rebuild every report from saved scores, without loading a model or an embedder."""
+    from .pipeline import report_paragraphs
+
+    with errors_translated():
+        result = report_paragraphs(paragraphs, out, ScoreOptions(baseline=baseline))
+    typer.echo(result.table)
+    say(f"\nreports in {result.out_dir}/: {', '.join(result.files)}")
+
+
+@app.command()
 def compare(
     a: Annotated[str, typer.Argument(help="An outlet, as named in the reports.")],
     b: Annotated[str, typer.Argument(help="Another outlet.")],

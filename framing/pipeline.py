@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .aggregate import DocumentTally, Evidence, document_shares, summarize
 from .cache import CachedEmbedder, EmbeddingCache
 from .classify import (
     CALIBRATION_FILE,
@@ -38,13 +37,15 @@ from .embed import DEFAULT_EMBEDDER, Embedder, embedder_named
 from .errors import InputError, OutputError
 from .files import ReportFolder, atomic_open
 from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
+from .neighbours import build_index
 from .options import DEFAULT_LABELS, DEFAULT_MODEL, DEFAULT_OUT, CacheOptions, ScoreOptions
-from .prevalence import INTERVAL_NOTE, Calibration, compare
+from .prevalence import INTERVAL_NOTE, Calibration
 from .readers import read_documents
 from .records import Document, OutletSummary, Paragraph, Segmented
-from .relevance import RELEVANCE_FILE, RelevanceModel, fit_relevance, off_topic_path, read_off_topic
-from .report import format_table, markdown_report, outlets_json, write_jsonl_record
-from .scoring import Deduplicator, ScoredBatch, score_batch
+from .relevance import OFF_TOPIC, RELEVANCE_FILE, fit_relevance, off_topic_path, read_off_topic
+from .report import format_table, write_jsonl_record
+from .reporting import CALIBRATION_COPY, NEIGHBOURS_COPY, Reduction, ReportInputs, aggregate, write_reports
+from .scoring import Deduplicator, score_batch
 from .segment import segment
 
 Progress = Callable[[str, int], None]  # (stage, items just done)
@@ -102,6 +103,7 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
     meta["labelled_set"]["digests"] = sorted({text_key(text) for text in texts})  # evaluate warns on overlap
     # What correcting per-outlet shares for the classifier's errors needs: plain arrays, never pickle.
     extra = {CALIBRATION_FILE: Calibration(scheme.labels, grouped_proba, y, groups).to_json()}
+    extra.update(build_index(texts, [e.label for e in examples], embeddings).to_files())
     relevance = _fit_relevance(labels, examples, embeddings, embedder)
     if relevance is not None:
         extra[RELEVANCE_FILE] = relevance.to_json()
@@ -243,61 +245,6 @@ class ScoreResult:
     files: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Reduced:
-    """The run's reduce state: tallies per document key, evidence, and the documents' records."""
-
-    tallies: dict[str, DocumentTally] = field(default_factory=dict)
-    evidence: Evidence = field(default_factory=Evidence)
-    documents: list[dict] = field(default_factory=list)
-    n_paragraphs: int = 0
-    n_duplicates: int = 0
-    non_english: int = 0
-    include_off_topic: bool = False
-    include_other_languages: bool = False
-    left_out: dict[str, Counter] = field(default_factory=dict)  # outlet -> reason -> paragraphs
-    _by_key: dict[str, dict] = field(default_factory=dict)
-
-    def with_document(self, row: dict) -> dict:
-        """A paragraphs.jsonl record with its document's id, title, date and url."""
-        document = self._by_key[row["doc"]]
-        return {"doc": row["doc"], "id": document["id"], **{k: v for k, v in row.items() if k != "doc"},
-                "title": document["title"], "date": document["date"], "url": document["url"]}
-
-    def add_document(self, record: dict, tally: DocumentTally) -> None:
-        self.documents.append(record)
-        self._by_key[record["doc"]] = record
-        self.tallies[tally.key] = self.tallies[tally.key].merge(tally) if tally.key in self.tallies else tally
-        self.n_duplicates += tally.n_duplicates
-
-    def counted(self, batch: ScoredBatch) -> np.ndarray:
-        """Which paragraphs count in the shares: off-topic and other-language ones are left out (and counted)."""
-        keep = np.ones(len(batch), dtype=bool)
-        if not self.include_off_topic:
-            keep &= ~batch.off_topic
-        if not self.include_other_languages:
-            keep &= np.array([lang == "en" for lang in batch.languages], dtype=bool)
-        return keep
-
-    def add_scored(self, batch: ScoredBatch, labels: Sequence[str]) -> np.ndarray:
-        by_doc: dict[str, list[int]] = {}
-        keep = self.counted(batch)
-        for i, (paragraph, row, lang) in enumerate(zip(batch.paragraphs, batch.proba, batch.languages)):
-            self.non_english += lang != "en"
-            if not keep[i]:
-                reason = "off_topic" if batch.off_topic[i] and not self.include_off_topic else "language"
-                self.left_out.setdefault(paragraph.outlet, Counter())[reason] += 1
-                continue
-            top = int(row.argmax())
-            self.evidence.offer(paragraph.outlet, labels[top], row, paragraph.doc, paragraph.index, paragraph.text)
-            by_doc.setdefault(paragraph.doc, []).append(i)
-        for key, rows in by_doc.items():
-            part = DocumentTally(key, batch.paragraphs[rows[0]].outlet, batch.proba[rows])
-            self.tallies[key] = self.tallies[key].merge(part) if key in self.tallies else part
-        self.n_paragraphs += int(keep.sum())
-        return keep
-
-
 def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike = DEFAULT_MODEL,
                 out_dir: str | os.PathLike = DEFAULT_OUT, options: ScoreOptions = ScoreOptions(),
                 embedder: Embedder | None = None, progress: Progress = _quiet, warn: Warn = _quiet) -> ScoreResult:
@@ -311,12 +258,9 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension, warn)
     model.meta.check_fits(embedder)
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
-    relevance_text = read_model_file(model_dir, model, RELEVANCE_FILE)  # absent from models trained without it
-    relevance = RelevanceModel.from_json(relevance_text, str(Path(model_dir) / RELEVANCE_FILE)) \
-        if relevance_text is not None else None
     with ReportFolder(out_dir, [Path(p) for p in paths], protected) as folder:
-        reduced = _Reduced(include_off_topic=options.include_off_topic,
-                           include_other_languages=options.include_other_languages or model.meta.multilingual)
+        reduction = Reduction(model.labels)
+        include_languages = options.include_other_languages or model.meta.multilingual
         with folder.open("paragraphs.jsonl") as stream, folder.open("dropped.jsonl") as dropped:
             def record_dropped(key: str, segmented: Segmented) -> None:  # every dropped line, for an audit
                 for line in segmented.dropped_lines:
@@ -324,39 +268,72 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                                                  "text": line.text})
 
             for batch in _segmented_batches(read_documents(paths, options.read, warn), options.batch_size,
-                                            len(model.labels), reduced, progress, warn, record_dropped):
-                scored = score_batch(batch, model, embedder, relevance)
+                                            reduction, progress, warn, record_dropped):
+                scored = score_batch(batch, model, embedder)
                 progress("embed", len(scored))
-                counted = reduced.add_scored(scored, model.labels)
-                for row, is_counted in zip(scored.rows(model.labels), counted):
-                    write_jsonl_record(stream, dict(reduced.with_document(row), counted=bool(is_counted)))
-        if not reduced.n_paragraphs:
-            left = sum(sum(c.values()) for c in reduced.left_out.values())
+                for row in scored.rows(model.labels):
+                    row = paragraph_record(row, reduction.document(row["doc"]), options.include_off_topic,
+                                           include_languages)
+                    reduction.add_row(row)
+                    write_jsonl_record(stream, row)
+        if not reduction.n_paragraphs:
+            left = sum(sum(c.values()) for c in reduction.left_out.values())
             raise InputError("no paragraph counts in the shares: " + (
                 f"all {left} were off topic or not in English (they can be counted on request)" if left else
                 "every line was furniture or empty"))
         progress("report", 1)
         calibration = _calibration(Path(model_dir), model)
-        summaries, estimates = summarize(list(reduced.tallies.values()), model.labels, calibration,
-                                         options.method, options.seed,
-                                         progress=lambda n: progress("aggregate", n))
-        summaries = [replace(s, left_out=dict(reduced.left_out.get(s.outlet, {}))) for s in summaries]
-        comparisons = compare(estimates, model.labels, baseline=options.baseline)
-        _write_reports(folder, model, Path(model_dir), reduced, summaries, comparisons)
+        summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
+                                           progress=lambda n: progress("aggregate", n))
+        _keep_beside_reports(folder, Path(model_dir), model)
+        write_reports(folder, reduction, summaries, comparisons, _report_inputs(model, Path(model_dir)),
+                      folder.path("paragraphs.jsonl"))
         files = folder.files()
         folder.commit()
-    if reduced.non_english and not model.meta.multilingual:
-        warn(f"{reduced.non_english} paragraphs are not in English; the model's embedder is English-only, so they "
-             "are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
-                                             else "") + "; see the 'lang' field in paragraphs.jsonl")
-    return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(reduced.documents),
-                       n_paragraphs=reduced.n_paragraphs, n_duplicates=reduced.n_duplicates,
-                       n_dropped_lines=sum(d["dropped_lines"] for d in reduced.documents), out_dir=Path(out_dir),
-                       non_english=reduced.non_english, table=format_table(summaries, model.labels),
+    if reduction.non_english and not model.meta.multilingual:
+        warn(f"{reduction.non_english} paragraphs are not in English; the model's embedder is English-only, so "
+             "they are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
+                                                 else "") + "; see the 'lang' field in paragraphs.jsonl")
+    return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(reduction.documents),
+                       n_paragraphs=reduction.n_paragraphs, n_duplicates=reduction.n_duplicates,
+                       n_dropped_lines=sum(d["dropped_lines"] for d in reduction.documents), out_dir=Path(out_dir),
+                       non_english=reduction.non_english, table=format_table(summaries, model.labels),
                        seconds=time.perf_counter() - started, files=files)
 
 
-def _segmented_batches(documents: Iterable[Document], batch_size: int, n_labels: int, reduced: _Reduced,
+def paragraph_record(row: dict, document: dict, include_off_topic: bool, include_languages: bool) -> dict:
+    """A paragraphs.jsonl record: the scored row with its document's id, title, date and url, and whether
+    it counts in the shares (off-topic and other-language paragraphs are left out unless asked for)."""
+    counted = (include_off_topic or row["label"] != OFF_TOPIC) and (include_languages or row["lang"] == "en")
+    if include_off_topic and row["label"] == OFF_TOPIC:  # counted under its most probable framing label
+        row = dict(row, label=max(row["scores"], key=row["scores"].get))
+    return {"doc": row["doc"], "id": document["id"], **{k: v for k, v in row.items() if k != "doc"},
+            "title": document["title"], "date": document["date"], "url": document["url"], "counted": counted}
+
+
+def _keep_beside_reports(folder: ReportFolder, model_dir: Path, model: Model) -> None:
+    """Copies of what `framing report` needs to rebuild the reports without the model."""
+    calibration = read_model_file(model_dir, model, CALIBRATION_FILE)
+    if calibration is not None:
+        folder.write_text(CALIBRATION_COPY, calibration)
+    if model.neighbours is not None:
+        folder.write_text(NEIGHBOURS_COPY, json.dumps({"texts": list(model.neighbours.texts),
+                                                       "labels": list(model.neighbours.labels)},
+                                                      ensure_ascii=False))
+
+
+def _report_inputs(model: Model, model_dir: Path) -> ReportInputs:
+    f1 = model.meta.grouped_macro_f1
+    note = f"Model: `{model_dir}` (embedder `{model.embedder_name}`, trained " \
+           f"{model.meta.created or 'on an unrecorded date'}); grouped-CV macro-F1 " \
+           f"{'not recorded' if f1 is None else f'{f1:.2f}'}."
+    neighbours = model.neighbours
+    return ReportInputs(notes=(note,), interval_note=INTERVAL_NOTE,
+                        neighbour_texts=neighbours.texts if neighbours else (),
+                        neighbour_labels=neighbours.labels if neighbours else ())
+
+
+def _segmented_batches(documents: Iterable[Document], batch_size: int, reduction: Reduction,
                        progress: Progress, warn: Warn,
                        record_dropped: Callable[[str, Segmented], None]) -> Iterator[list[Paragraph]]:
     """Segment and de-duplicate documents, recording each, and yield about `batch_size` fresh paragraphs
@@ -373,8 +350,7 @@ def _segmented_batches(documents: Iterable[Document], batch_size: int, n_labels:
         paragraphs = [replace(p, doc=key) for p in segmented.paragraphs]
         fresh = dedupe.fresh(paragraphs)
         n_repeats = len(paragraphs) - len(fresh)
-        reduced.add_document(_document_record(document, key, segmented, len(fresh), n_repeats),
-                             DocumentTally(key, document.outlet, np.zeros((0, n_labels)), n_repeats))
+        reduction.add_document(_document_record(document, key, segmented, len(fresh), n_repeats))
         batch += fresh
         if len(batch) >= batch_size:
             yield batch
@@ -396,20 +372,67 @@ def _calibration(model_dir: Path, model: Model) -> Calibration | None:
     return Calibration.from_json(text) if text is not None else None
 
 
-def _write_reports(folder: ReportFolder, model: Model, model_dir: Path, reduced: _Reduced,
-                   summaries: list[OutletSummary], comparisons: list) -> None:
-    f1 = model.meta.grouped_macro_f1
-    note = f"Model: `{model_dir}` (embedder `{model.embedder_name}`, trained " \
-           f"{model.meta.created or 'on an unrecorded date'}); grouped-CV macro-F1 " \
-           f"{'not recorded' if f1 is None else f'{f1:.2f}'}."
-    with folder.open("documents.jsonl") as stream:
-        for record in reduced.documents:
-            tally = reduced.tallies[record["doc"]]
-            write_jsonl_record(stream, dict(record, shares=document_shares(tally, model.labels) if tally.n else {}))
-    folder.write_text("outlets.json", outlets_json(summaries, comparisons, INTERVAL_NOTE))
-    folder.write_text("report.md", markdown_report(summaries, model.labels, reduced.evidence, note,
-                                                   reduced.documents, INTERVAL_NOTE, comparisons))
+# --- report: rebuild from saved scores ------------------------------------------------------------
 
+def report_paragraphs(paragraphs: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                      options: ScoreOptions = ScoreOptions(), progress: Progress = _quiet) -> ScoreResult:
+    """Rebuild every report from a scoring run's paragraphs.jsonl (with the documents.jsonl beside it),
+    without a model or an embedder. The shares are corrected with the calibration the run kept beside
+    its reports; where it is missing, they are plain counts. `out_dir` defaults to the run's folder."""
+    started = time.perf_counter()
+    source = Path(paragraphs)
+    folder_in = source.parent
+    documents_path = folder_in / "documents.jsonl"
+    for path in (source, documents_path):
+        if not path.is_file():
+            raise InputError(f"{path}: not found; give the paragraphs.jsonl of a scoring run, with its "
+                             "documents.jsonl beside it")
+    rows = list(_jsonl(source))
+    documents = list(_jsonl(documents_path))
+    labels = _labels_of(rows, source)
+    reduction = Reduction(labels)
+    for record in documents:
+        reduction.add_document({k: v for k, v in record.items() if k != "shares"})
+    for row in rows:
+        reduction.add_row(row)
+    calibration_file = folder_in / CALIBRATION_COPY
+    calibration = Calibration.from_json(calibration_file.read_text("utf-8")) if calibration_file.is_file() else None
+    summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
+                                       progress=lambda n: progress("aggregate", n))
+    neighbours = json.loads((folder_in / NEIGHBOURS_COPY).read_text("utf-8")) \
+        if (folder_in / NEIGHBOURS_COPY).is_file() else {"texts": [], "labels": []}
+    inputs = ReportInputs(notes=(f"Rebuilt from `{source}`.",), interval_note=INTERVAL_NOTE,
+                          neighbour_texts=tuple(neighbours["texts"]), neighbour_labels=tuple(neighbours["labels"]))
+    out = Path(out_dir) if out_dir is not None else folder_in
+    with ReportFolder(out) as folder:  # the inputs are read already, and copied into the new folder
+        for name in ("paragraphs.jsonl", "dropped.jsonl", CALIBRATION_COPY, NEIGHBOURS_COPY):
+            if (folder_in / name).is_file():
+                folder.write_bytes(name, (folder_in / name).read_bytes())
+        write_reports(folder, reduction, summaries, comparisons, inputs, folder.path("paragraphs.jsonl"))
+        files = folder.files()
+        folder.commit()
+    return ScoreResult(summaries=summaries, labels=labels, n_documents=len(documents),
+                       n_paragraphs=reduction.n_paragraphs, n_duplicates=reduction.n_duplicates,
+                       n_dropped_lines=sum(d.get("dropped_lines", 0) for d in documents), out_dir=out,
+                       non_english=reduction.non_english, table=format_table(summaries, labels),
+                       seconds=time.perf_counter() - started, files=files)
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise InputError(f"{path}:{number}: not a JSON record; give the files a scoring run "
+                                     "wrote") from None
+
+
+def _labels_of(rows: list[dict], path: Path) -> tuple[str, ...]:
+    if not rows or not isinstance(rows[0].get("scores"), dict):
+        raise InputError(f"{path}: no scored paragraphs in it; give the paragraphs.jsonl of a scoring run")
+    return tuple(rows[0]["scores"])
 
 
 # --- evaluate -------------------------------------------------------------------------------------

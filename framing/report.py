@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +14,7 @@ from .aggregate import Evidence
 from .errors import InputError
 from .records import OutletSummary
 
+MAX_NAME_WIDTH = 40  # an outlet name in the terminal table
 EVIDENCE_SHOWN = 3  # per outlet and label in report.md; outlets.json and report.html may show more
 MAX_DOCUMENT_ROWS = 200  # report.md stays readable; documents.jsonl has every document
 
@@ -43,7 +45,7 @@ def _cell(summary: OutletSummary, label: str, corrected: bool = True) -> str:
 def format_table(summaries: Sequence[OutletSummary], labels: Sequence[str]) -> str:
     """Plain-text outlet-by-label table: corrected prevalence [95% interval]."""
     header = ["outlet", "docs", "paras", *labels]
-    rows = [[s.outlet, str(s.documents), str(s.paragraphs), *(_cell(s, label) for label in labels)]
+    rows = [[terminal(s.outlet), str(s.documents), str(s.paragraphs), *(_cell(s, label) for label in labels)]
             for s in summaries]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
@@ -51,9 +53,21 @@ def format_table(summaries: Sequence[OutletSummary], labels: Sequence[str]) -> s
     return "\n".join(lines)
 
 
+def md(text: object) -> str:
+    """Text a document brought, made inert in Markdown: no table break, heading, link, image or HTML."""
+    flat = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]()#+\-!|<>~])", r"\\\1", flat)
+
+
+def terminal(text: object, width: int = MAX_NAME_WIDTH) -> str:
+    """Text for the terminal: control characters (ANSI escapes) shown, not executed; long names cut."""
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in " ".join(str(text).split()))
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
+
+
 def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], evidence: Evidence,
                     model_note: str, documents: Sequence[dict], interval_note: str = "",
-                    comparisons: Sequence = ()) -> str:
+                    comparisons: Sequence = (), charts: Sequence[tuple[str, str]] = ()) -> str:
     method = summaries[0].method if summaries else "cc"
     out = ["# Framing report", "", model_note, "",
            f"Prevalence of each label among each outlet's paragraphs, corrected for the classifier's errors "
@@ -61,17 +75,24 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
            "| outlet | documents | paragraphs | " + " | ".join(labels) + " |",
            "|---|---:|---:|" + "---|" * len(labels)]
     for s in summaries:
-        out.append(f"| {s.outlet} | {s.documents} | {s.paragraphs} | "
+        out.append(f"| {md(s.outlet)} | {s.documents} | {s.paragraphs} | "
                    + " | ".join(_cell(s, label) for label in labels) + " |")
+    left = {reason for s in summaries for reason in s.left_out}
+    if left:
+        def reasons(s: OutletSummary) -> str:
+            return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(s.left_out.items()))
+        out += ["", "Paragraphs left out of the shares: " + "; ".join(
+            f"{md(s.outlet)}: {reasons(s)}" for s in summaries if s.left_out) + "."]
+    out += [f"\n![{caption}]({name})" for name, caption in charts]
     out += ["", "Plain share of paragraphs whose most probable label is the column's (classify and count), with a "
                 "95% interval for sampling only:", "",
             "| outlet | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for s in summaries:
-        out.append(f"| {s.outlet} | " + " | ".join(_cell(s, label, corrected=False) for label in labels) + " |")
+        out.append(f"| {md(s.outlet)} | " + " | ".join(_cell(s, label, corrected=False) for label in labels) + " |")
     out += ["", "Mean probability per label:", "", "| outlet | " + " | ".join(labels) + " |",
             "|---|" + "---:|" * len(labels)]
     for s in summaries:
-        out.append(f"| {s.outlet} | " + " | ".join(f"{s.mean_score[label]:.2f}" for label in labels) + " |")
+        out.append(f"| {md(s.outlet)} | " + " | ".join(f"{s.mean_score[label]:.2f}" for label in labels) + " |")
     repeats = sum(s.duplicates for s in summaries)
     if repeats:
         whole = sum(s.duplicate_documents for s in summaries)
@@ -83,18 +104,18 @@ def markdown_report(summaries: Sequence[OutletSummary], labels: Sequence[str], e
         out += ["", "## Differences between outlets", "",
                 f"{len(flagged)} of {len(comparisons)} differences in prevalence have a 95% interval that excludes "
                 f"zero ({comparisons[0].mode}; all in outlets.json).", ""]
-        out += [f"- {c.outlet} − {c.other or 'the rest'}, {c.label}: {c.difference:+.0%} "
+        out += [f"- {md(c.outlet)} − {md(c.other or 'the rest')}, {c.label}: {c.difference:+.0%} "
                 f"[{c.ci[0]:+.0%}, {c.ci[1]:+.0%}]" for c in flagged[:50]]
     out += ["", "## Evidence", "", f"The {EVIDENCE_SHOWN} most confident paragraphs per outlet and label.", ""]
     for s in summaries:
-        out += [f"### {s.outlet}", ""]
+        out += [f"### {md(s.outlet)}", ""]
         for label in labels:
             best = evidence.best(s.outlet, label)[:EVIDENCE_SHOWN]
             out.append(f"**{label}**" + ("" if best else ": none"))
             out.append("")
-            out += [f"> {e.text}\n>\n> — {e.doc} ¶{e.index}, p = {e.probability:.2f}\n" for e in best]
+            out += [f"> {md(e.text)}\n>\n> — {md(e.doc)} ¶{e.index}, p = {e.probability:.2f}\n" for e in best]
     out += ["## Documents", "", "| document | outlet | paragraphs | furniture lines dropped |", "|---|---|---:|---:|"]
-    out += [f"| {d['doc']} | {d['outlet']} | {d['paragraphs']} | {d['dropped_lines']} |"
+    out += [f"| {md(d['doc'])} | {md(d['outlet'])} | {d['paragraphs']} | {d['dropped_lines']} |"
             for d in documents[:MAX_DOCUMENT_ROWS]]
     if len(documents) > MAX_DOCUMENT_ROWS:
         out.append(f"\n…and {len(documents) - MAX_DOCUMENT_ROWS} more documents: see documents.jsonl.")

@@ -15,8 +15,9 @@ import numpy as np
 
 from .classify import Model
 from .embed import Embedder
+from .quotes import voice
 from .records import Paragraph
-from .relevance import OFF_TOPIC, RelevanceModel
+from .relevance import OFF_TOPIC
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ScoredBatch:
     languages: tuple[str, ...]
     off_topic: np.ndarray  # bool[n]: the relevance stage says the paragraph is about something else
     off_topic_score: np.ndarray  # float[n]: its probability of being off topic
+    neighbours: tuple = ()  # per paragraph [(row in the model's labelled set, similarity)], if the model has them
 
     def __len__(self) -> int:
         return len(self.paragraphs)
@@ -39,21 +41,25 @@ class ScoredBatch:
                    "index": paragraph.index, "line": paragraph.line, "text": paragraph.text,
                    "label": OFF_TOPIC if self.off_topic[i] else labels[int(row.argmax())],
                    "scores": {label: round(float(p), 4) for label, p in zip(labels, row)},
-                   "off_topic": round(float(self.off_topic_score[i]), 4), "lang": lang}
+                   "off_topic": round(float(self.off_topic_score[i]), 4), "lang": lang,
+                   "voice": voice(paragraph.text),
+                   "neighbours": [list(pair) for pair in self.neighbours[i]] if self.neighbours else []}
 
 
-def score_batch(paragraphs: Sequence[Paragraph], model: Model, embedder: Embedder,
-                relevance: RelevanceModel | None = None) -> ScoredBatch:
-    """Embed and classify a batch of paragraphs, mark those about something else, and detect their language."""
+def score_batch(paragraphs: Sequence[Paragraph], model: Model, embedder: Embedder) -> ScoredBatch:
+    """Embed and classify a batch of paragraphs, mark those about something else, find their nearest
+    labelled paragraphs, and detect their language."""
     texts = [p.text for p in paragraphs]
     if not texts:
         empty = np.zeros(0)
         return ScoredBatch((), np.zeros((0, len(model.labels))), (), empty.astype(bool), empty)
     embeddings = embedder.embed(texts)
     proba = model.predict_proba(texts, embeddings)
+    relevance, neighbours = model.relevance, model.neighbours
     p_off = relevance.off_topic_proba(embeddings) if relevance is not None else np.zeros(len(texts))
     off = p_off >= relevance.threshold_ if relevance is not None else np.zeros(len(texts), dtype=bool)
-    return ScoredBatch(tuple(paragraphs), proba, tuple(detect_languages(texts)), off, p_off)
+    near = tuple(neighbours.query(embeddings)) if neighbours is not None else ()
+    return ScoredBatch(tuple(paragraphs), proba, tuple(detect_languages(texts)), off, p_off, near)
 
 
 def detect_languages(texts: Sequence[str]) -> list[str]:

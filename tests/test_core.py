@@ -36,7 +36,8 @@ from framing.scoring import Deduplicator, ScoredBatch, score_batch
 BODY = ("The two delegations met in Geneva on Tuesday and agreed to continue their talks on grain shipments "
         "through the Black Sea next month, officials said.")
 OTHER = "Separately, the ministry published figures showing that wheat exports rose by a tenth in the third quarter."
-OUTPUTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md"}
+OUTPUTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md", "report.html",
+           "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json", "prevalence.png"}
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ from framing.segment import segment
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMING = ROOT / ".venv" / "bin" / "framing"
-REPORTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md"}
+REPORTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md", "report.html",
+           "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json", "prevalence.png"}
 
 ARTICLE = (
     "Russia and China signed a new agreement on energy cooperation in Beijing on Tuesday, officials said.\n\n"
