@@ -173,6 +173,36 @@ def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: Head
     return proba
 
 
+def held_out_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions, held_out: np.ndarray,
+                   groups: np.ndarray) -> np.ndarray:
+    """Probabilities for the rows in `held_out`, each of its groups predicted by a head fitted on every other
+    row (the other held-out groups included): real articles held out in turn."""
+    proba = np.zeros((int(held_out.sum()), n_labels))
+    positions = np.flatnonzero(held_out)
+    for group in np.unique(groups[held_out]):
+        test = held_out & (groups == group)
+        head = fit_head(X[~test], y[~test], options)
+        proba[np.ix_(np.isin(positions, np.flatnonzero(test)), head.classes_)] = head.predict_proba(X[test])
+    return proba
+
+
+def temper(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities with their log-odds divided by `temperature` (above 1: less confident)."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.clip(proba, 1e-12, 1)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the log-loss of `proba` on `y` (a grid over log T: no optimiser)."""
+    grid = np.exp(np.linspace(np.log(0.5), np.log(4.0), 81))
+    losses = [-np.log(np.clip(temper(proba, t)[np.arange(len(y)), y], 1e-12, 1)).mean() for t in grid]
+    return float(round(grid[int(np.argmin(losses))], 4))
+
+
 def _n_folds(y: np.ndarray, wanted: int) -> int:
     smallest = int(np.unique(y, return_counts=True)[1].min()) if len(y) else 0  # labels present only
     if smallest < 2:
@@ -195,6 +225,7 @@ class ModelMeta:
     embedder_name: str
     embedder_dimension: int
     multilingual: bool = False  # declared by the embedder: non-English paragraphs then count in the shares
+    temperature: float = 1.0  # fitted on real articles held out in turn: probabilities are tempered by it
     created: str | None = None
     grouped_macro_f1: float | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -208,7 +239,12 @@ class ModelMeta:
         definitions = scheme.get("definitions") if isinstance(scheme.get("definitions"), dict) else {}
         f1 = ((data.get("cv") or {}).get("grouped") or {}).get("macro_f1") if isinstance(data.get("cv"), dict) \
             else None
+        head = data.get("head") if isinstance(data.get("head"), dict) else {}
+        temperature = head.get("temperature", 1.0)
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0.05 <= temperature <= 20:
+            raise ModelError(f"{where}: the temperature {temperature!r} is not a plausible value; retrain the model")
         return cls(labels=tuple(scheme["labels"]), scheme_name=str(scheme.get("name", "")),
+                   temperature=float(temperature),
                    definitions={str(k): str(v) for k, v in definitions.items()},
                    embedder_name=embedder["name"], embedder_dimension=embedder["dimension"],
                    multilingual=embedder.get("multilingual") is True,
@@ -249,7 +285,7 @@ class Model:
         proba = np.zeros((len(texts), len(self.labels)))
         if len(texts):
             proba[:, self.head.classes_] = self.head.predict_proba(head_input(texts, embeddings))
-        return proba
+        return temper(proba, self.meta.temperature)
 
 
 def save_model(model: Model, folder: str | os.PathLike, card: str, extra: dict[str, str | bytes] | None = None) -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import pickle
 import time
@@ -35,9 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .aggregate import DocumentTally, summarize
 from .cache import default_cache_dir
-from .classify import Model, load_model, read_model_file
+from .classify import Model, load_model
 from .embed import Embedder
 from .errors import FramingError, InputError
 from .files import ReportFolder
@@ -48,12 +48,12 @@ from .pipeline import (
     Warn,
     _calibration,
     _document_record,
+    _keep_beside_reports,
     _quiet,
-    _Reduced,
-    _write_reports,
+    _report_inputs,
     make_embedder,
+    paragraph_record,
 )
-from .prevalence import compare
 from .readers import (
     MANIFEST,
     ReadOptions,
@@ -65,9 +65,9 @@ from .readers import (
     read_manifest,
 )
 from .records import Paragraph
-from .relevance import RELEVANCE_FILE, RelevanceModel
 from .report import format_table, write_jsonl_record
-from .scoring import ScoredBatch, score_batch
+from .reporting import Reduction, aggregate, write_reports
+from .scoring import score_batch
 from .segment import segment
 
 _REC_BITS = 32  # a document's order is (file number << 32) | record number: one int64 that sorts in reading order
@@ -134,7 +134,8 @@ def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Ite
                    "record": json.dumps(_document_record(document, document.key, segmented, 0, 0)),
                    "paragraphs": json.dumps([[p.index, p.line, p.text] for p in segmented.paragraphs]),
                    "dropped": json.dumps([[d.line, d.reason, d.text] for d in segmented.dropped_lines]),
-                   "suspicious": segmented.suspicious or "", "notes": json.dumps(notes), "error": b""}
+                   "n": len(segmented.paragraphs), "suspicious": segmented.suspicious or "",
+                   "notes": json.dumps(notes), "error": b""}
             notes, number = [], number + 1
     except FramingError as error:
         yield _closing_row(base | _LAST, notes, pickle.dumps(error), "error")
@@ -143,7 +144,7 @@ def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Ite
 
 
 def _closing_row(order: int, notes: list[str], error: bytes, kind: str) -> dict:
-    return {"kind": kind, "order": order, "key": "", "record": "{}", "paragraphs": "[]", "dropped": "[]",
+    return {"kind": kind, "order": order, "key": "", "record": "{}", "paragraphs": "[]", "dropped": "[]", "n": 0,
             "suspicious": "", "notes": json.dumps(notes), "error": error}
 
 
@@ -151,13 +152,15 @@ def _paragraph_rows(row: dict, spellings: dict[str, str]) -> list[dict]:
     """A document row -> its paragraphs, in the run's outlet spelling, each with its de-duplication digest."""
     record = json.loads(row["record"])
     outlet = spellings.get(record["outlet"], record["outlet"])
-    publisher = spellings.get(record["publisher"], record["publisher"]) if record["publisher"] else None
+    # "" for none: a column that is null in one block and text in another does not concatenate
+    publisher = spellings.get(record["publisher"], record["publisher"]) if record["publisher"] else ""
+    document = json.dumps({name: record[name] for name in ("id", "title", "date", "url")})
     rows = []
     for index, line, text in json.loads(row["paragraphs"]):
         # The local engine's Deduplicator key: sha256 of outlet NUL text
         digest = hashlib.sha256(f"{outlet}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
         rows.append({"order": row["order"], "index": index, "line": line, "doc": row["key"], "outlet": outlet,
-                     "publisher": publisher, "text": text, "digest": digest})
+                     "publisher": publisher, "text": text, "digest": digest, "document": document})
     return rows
 
 
@@ -173,32 +176,30 @@ def _first_of_group(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _paragraphs_of(batch: dict[str, np.ndarray], rows: np.ndarray) -> list[Paragraph]:
     return [Paragraph(doc=str(batch["doc"][i]), outlet=str(batch["outlet"][i]), index=int(batch["index"][i]),
                       text=str(batch["text"][i]), line=int(batch["line"][i]),
-                      publisher=None if batch["publisher"][i] is None else str(batch["publisher"][i]))
+                      publisher=str(batch["publisher"][i]) or None)
             for i in rows]
 
 
 class Scorer:
-    """The actor: loads the model and the embedder once, then runs score_batch on each fresh paragraph."""
+    """The actor: loads the embedder once, then runs score_batch on each batch's fresh paragraphs and
+    returns their paragraphs.jsonl records (repeats pass through, unscored, to be counted)."""
 
-    def __init__(self, model: Model, relevance: RelevanceModel | None, embedder_factory: EmbedderFactory,
-                 threads: int) -> None:
-        self.model, self.relevance = model, relevance
+    def __init__(self, model: Model, embedder_factory: EmbedderFactory, threads: int,
+                 flags: tuple[bool, bool]) -> None:
+        self.model, self.flags = model, flags
         self.embedder = embedder_factory()
         _place(self.embedder, threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fresh = np.asarray(batch["fresh"], dtype=bool)
-        n, k = len(fresh), len(self.model.labels)
         rows = np.flatnonzero(fresh)
-        scored = score_batch(_paragraphs_of(batch, rows), self.model, self.embedder, self.relevance)
-        proba = np.full((n, k), np.nan)
-        proba[rows] = scored.proba
-        lang = np.full(n, "", dtype=object)
-        lang[rows] = scored.languages
-        off, off_score = np.zeros(n, dtype=bool), np.zeros(n)
-        off[rows], off_score[rows] = scored.off_topic, scored.off_topic_score
-        return dict(batch, **{f"p{j}": proba[:, j] for j in range(k)}, lang=lang, off_topic=off,
-                    off_topic_score=off_score)
+        scored = score_batch(_paragraphs_of(batch, rows), self.model, self.embedder)
+        records = np.full(len(fresh), "", dtype=object)
+        for i, row in zip(rows, scored.rows(self.model.labels)):
+            records[i] = json.dumps(paragraph_record(row, json.loads(batch["document"][i]), *self.flags),
+                                    ensure_ascii=False)
+        return {"order": batch["order"], "index": batch["index"], "doc": batch["doc"], "fresh": fresh,
+                "record": records}
 
 
 def _place(embedder: Embedder, threads: int) -> None:
@@ -217,34 +218,56 @@ def _place(embedder: Embedder, threads: int) -> None:
         encoder.to("cuda")
 
 
-def _scored_batch(batch: dict[str, np.ndarray], rows: np.ndarray, k: int) -> ScoredBatch:
-    proba = np.column_stack([np.asarray(batch[f"p{j}"], dtype=float)[rows] for j in range(k)]) if len(rows) \
-        else np.zeros((0, k))
-    return ScoredBatch(tuple(_paragraphs_of(batch, rows)), proba, tuple(str(x) for x in batch["lang"][rows]),
-                       np.asarray(batch["off_topic"], dtype=bool)[rows],
-                       np.asarray(batch["off_topic_score"], dtype=float)[rows])
+@dataclass
+class _Part:
+    """One block's share of the reduce: a Reduction over its rows, and per document the paragraph indices
+    of its scored rows (to put documents that straddle blocks back in reading order) and its repeats."""
+
+    reduction: Reduction
+    indices: dict[str, list[int]]
+    fresh: Counter
+    repeats: Counter
 
 
-def _tally(group: dict[str, np.ndarray], k: int, flags: tuple[bool, bool]) -> dict[str, np.ndarray]:
-    """One document's rows -> its sufficient statistics: counted probabilities in reading order, and repeats."""
-    fresh = np.asarray(group["fresh"], dtype=bool)
-    rows = np.flatnonzero(fresh)
-    rows = rows[np.argsort(np.asarray(group["index"])[rows], kind="stable")]
-    batch = _scored_batch(group, rows, k)
-    counted = _Reduced(include_off_topic=flags[0], include_other_languages=flags[1]).counted(batch)
-    proba = batch.proba[counted]
-    return {"order": np.array([group["order"][0]]), "n_repeats": np.array([int((~fresh).sum())]),
-            "n_fresh": np.array([len(rows)]),
-            "n": np.array([len(proba)]), "proba": np.array([proba.astype(np.float64).tobytes()], dtype=object)}
+def _partial(batch: dict[str, np.ndarray], labels: tuple[str, ...]) -> dict:
+    """Reduce one block of rows on the cluster, as the local engine reduces the run: merged on the driver."""
+    part = _Part(Reduction(labels), {}, Counter(), Counter())
+    for doc, fresh, index, text in zip(batch["doc"], batch["fresh"], batch["index"], batch["record"]):
+        if not fresh:
+            part.repeats[doc] += 1
+            continue
+        part.fresh[doc] += 1
+        row = json.loads(text)
+        if row["counted"]:
+            part.indices.setdefault(doc, []).append(int(index))
+        part.reduction.add_row(row)
+    return {"part": np.array([pickle.dumps(part)], dtype=object)}
 
 
-def _partial(batch: dict[str, np.ndarray], labels: tuple[str, ...], flags: tuple[bool, bool]) -> dict:
-    """One block's evidence and left-out counts, as the local reduce builds them: merged on the driver."""
-    rows = np.flatnonzero(np.asarray(batch["fresh"], dtype=bool))
-    part = _Reduced(include_off_topic=flags[0], include_other_languages=flags[1])
-    part.add_scored(_scored_batch(batch, rows, len(labels)), labels)
-    state = (part.evidence, part.left_out, part.non_english, part.n_paragraphs)
-    return {"part": np.array([pickle.dumps(state)], dtype=object)}
+def _merge(reduction: Reduction, parts: list[_Part]) -> None:
+    """Merge the blocks' reductions into the driver's (which holds the documents), in reading order."""
+    pieces: dict[str, list[tuple[int, np.ndarray, int]]] = {}
+    for part in parts:
+        other = part.reduction
+        reduction.evidence = reduction.evidence.merge(other.evidence)
+        reduction.vocabulary = reduction.vocabulary.merge(other.vocabulary)
+        reduction.passages = reduction.passages.merge(other.passages)
+        reduction.voices = reduction.voices.merge(other.voices)
+        for outlet, counts in other.left_out.items():
+            reduction.left_out.setdefault(outlet, Counter()).update(counts)
+        reduction.n_paragraphs += other.n_paragraphs
+        reduction.non_english += other.non_english
+        for doc, indices in part.indices.items():
+            pieces.setdefault(doc, []).extend(zip(indices, other._scores[doc], other.strips[doc]))
+        for doc, n in part.fresh.items():
+            reduction.document(doc)["paragraphs"] += n
+        for doc, n in part.repeats.items():
+            reduction.document(doc)["duplicates"] += n
+            reduction.n_duplicates += n
+    for doc, rows in pieces.items():
+        rows.sort(key=lambda piece: piece[0])
+        reduction._scores[doc] = [scores for _, scores, _ in rows]
+        reduction.strips[doc] = [strip for _, _, strip in rows]
 
 
 # --- the driver --------------------------------------------------------------------------------------
@@ -306,7 +329,9 @@ def _cluster(address: str | None) -> Iterator[Any]:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  configure_logging=True)
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
+    context.enable_progress_bars = False  # the library prints nothing: progress goes through the callback
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         yield ray
     except Exception as error:  # a framing error raised in a worker reaches the caller as itself
@@ -333,7 +358,7 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
     model's own, behind the cache, whose folder is resolved here so that local workers share it).
     """
     started_at = time.perf_counter()
-    fmt = Format(format)
+    Format(format)  # an unknown format fails before any work
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}", option="workers")
     batch_size = batch_size or options.batch_size
@@ -341,11 +366,8 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
     cache = replace(options.cache, folder=options.cache.folder or default_cache_dir())
     factory = embedder_factory or DefaultEmbedder(model.embedder_name, cache, model.meta.embedder_dimension)
     model.meta.check_fits(factory())  # on the driver: a wrong embedder fails before any cluster work
-    relevance_text = read_model_file(model_dir, model, RELEVANCE_FILE)
-    relevance = RelevanceModel.from_json(relevance_text, str(Path(model_dir) / RELEVANCE_FILE)) \
-        if relevance_text is not None else None
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
-    labels, k = model.labels, len(model.labels)
+    labels = model.labels
     flags = (options.include_off_topic, options.include_other_languages or model.meta.multilingual)
     aliases = read_aliases(options.read.aliases) if options.read.aliases else {}
     inputs = [Path(p) for p in paths]
@@ -357,59 +379,66 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
         cpus = int(ray.cluster_resources().get("CPU", 1))
         documents = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * cpus)) \
             .flat_map(_read_rows, fn_kwargs={"options": options.read, "aliases": aliases}).materialize()
-        reduced, spellings, by_order = _read_on_driver(documents, items, manifests, aliases, k, flags, folder, warn)
-        progress("read", len(reduced.documents))
+        reduction, spellings, n_paragraphs = _read_on_driver(documents, items, manifests, aliases, labels,
+                                                                folder, warn)
+        progress("read", len(reduction.documents))
+        partitions = max(1, min(4 * cpus, n_paragraphs // 20_000 + 1))
+        # Separate executions: an actor pool holding every CPU would starve a shuffle feeding it.
+        deduped = (documents.filter(lambda row: row["kind"] == "doc")
+                   .flat_map(_paragraph_rows, fn_kwargs={"spellings": spellings})
+                   .groupby("digest", num_partitions=partitions)
+                   .map_groups(_first_of_group, batch_format="numpy")
+                   .repartition(max(2 * workers, n_paragraphs // batch_size + 1)).materialize())  # work for every actor
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        scored = (documents.filter(lambda row: row["kind"] == "doc")
-                  .flat_map(_paragraph_rows, fn_kwargs={"spellings": spellings})
-                  .groupby("digest").map_groups(_first_of_group, batch_format="numpy")
-                  .map_batches(Scorer, batch_size=batch_size, batch_format="numpy",
-                               compute=ray.data.ActorPoolStrategy(size=workers),
-                               fn_constructor_kwargs={"model": model, "relevance": relevance,
-                                                      "embedder_factory": factory, "threads": max(1, cpus // workers)},
-                               **resources)
-                  .materialize())
-        _reduce(scored, reduced, by_order, labels, flags)
-        _write_paragraphs(scored, reduced, labels, folder, fmt, progress)
-        if not reduced.n_paragraphs:
-            left = sum(sum(c.values()) for c in reduced.left_out.values())
+        scored = deduped.map_batches(Scorer, batch_size=batch_size, batch_format="numpy",
+                                     compute=ray.data.ActorPoolStrategy(size=workers),
+                                     fn_constructor_kwargs={"model": model, "embedder_factory": factory,
+                                                            "threads": max(1, cpus // workers), "flags": flags},
+                                     **({"num_gpus": 1} if gpus else {"num_cpus": 1}))
+        ordered = scored.sort(["order", "index"]).materialize()
+        parts = [pickle.loads(row["part"]) for row in
+                 ordered.map_batches(_partial, batch_size=None, batch_format="numpy",
+                                     fn_kwargs={"labels": labels}).iter_rows()]
+        _merge(reduction, parts)
+        paragraphs = _write_paragraphs(ordered, folder, Format(format), progress)
+        if not reduction.n_paragraphs:
+            left = sum(sum(c.values()) for c in reduction.left_out.values())
             raise InputError("no paragraph counts in the shares: " + (
                 f"all {left} were off topic or not in English (they can be counted on request)" if left else
                 "every line was furniture or empty"))
         progress("report", 1)
-        summaries, estimates = summarize(list(reduced.tallies.values()), labels, _calibration(Path(model_dir), model),
-                                         options.method, options.seed, progress=lambda n: progress("aggregate", n))
-        summaries = [replace(s, left_out=dict(reduced.left_out.get(s.outlet, {}))) for s in summaries]
-        _write_reports(folder, model, Path(model_dir), reduced, summaries,
-                       compare(estimates, labels, baseline=options.baseline))
+        summaries, comparisons = aggregate(reduction, _calibration(Path(model_dir), model), options.method,
+                                           options.seed, options.baseline, progress=lambda n: progress("aggregate", n))
+        _keep_beside_reports(folder, Path(model_dir), model)
+        write_reports(folder, reduction, summaries, comparisons, _report_inputs(model, Path(model_dir)), paragraphs)
+        if paragraphs.name != "paragraphs.jsonl":  # only the CSV writer read it
+            paragraphs.unlink()
         files = folder.files()
         folder.commit()
-    if reduced.non_english and not model.meta.multilingual:
-        warn(f"{reduced.non_english} paragraphs are not in English; the model's embedder is English-only, so they "
-             "are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
-                                             else "") + "; see the 'lang' field in paragraphs.jsonl")
-    return ScoreResult(summaries=summaries, labels=labels, n_documents=len(reduced.documents),
-                       n_paragraphs=reduced.n_paragraphs, n_duplicates=reduced.n_duplicates,
-                       n_dropped_lines=sum(d["dropped_lines"] for d in reduced.documents), out_dir=Path(out_dir),
-                       non_english=reduced.non_english, table=format_table(summaries, labels),
+    if reduction.non_english and not model.meta.multilingual:
+        warn(f"{reduction.non_english} paragraphs are not in English; the model's embedder is English-only, so "
+             "they are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
+                                                 else "") + "; see the 'lang' field in paragraphs.jsonl")
+    return ScoreResult(summaries=summaries, labels=labels, n_documents=len(reduction.documents),
+                       n_paragraphs=reduction.n_paragraphs, n_duplicates=reduction.n_duplicates,
+                       n_dropped_lines=sum(d["dropped_lines"] for d in reduction.documents), out_dir=Path(out_dir),
+                       non_english=reduction.non_english, table=format_table(summaries, labels),
                        seconds=time.perf_counter() - started_at, files=files)
 
 
-_META = ["kind", "order", "key", "record", "dropped", "suspicious", "notes", "error"]
+_META = ["kind", "order", "key", "record", "dropped", "n", "suspicious", "notes", "error"]
 
 
-def _read_on_driver(documents, items: list[dict], manifests: dict[Path, dict], aliases: dict[str, str], k: int,
-                    flags: tuple[bool, bool], folder: ReportFolder,
-                    warn: Warn) -> tuple[_Reduced, dict[str, str], dict[int, dict]]:
+def _read_on_driver(documents, items: list[dict], manifests: dict[Path, dict], aliases: dict[str, str],
+                    labels: tuple[str, ...], folder: ReportFolder, warn: Warn) -> tuple[Reduction, dict[str, str], int]:
     """The documents' small records (never their text), in reading order: warnings, errors, dropped.jsonl,
-    the run's outlet spellings, and an empty tally per document (the cluster's tallies merge into it)."""
+    the run's outlet spellings, and the reduction that holds one record per document."""
     rows = sorted(documents.select_columns(_META).iter_rows(), key=lambda row: row["order"])
     for row in rows:
         row["record"] = json.loads(row["record"])
     spellings = _run_spellings([r for r in rows if r["kind"] == "doc"], items, manifests, aliases)
-    reduced = _Reduced(include_off_topic=flags[0], include_other_languages=flags[1])
-    by_order: dict[int, dict] = {}
+    reduction = Reduction(labels)
+    n_paragraphs = 0
     with folder.open("dropped.jsonl") as dropped:
         for row in rows:
             for note in json.loads(row["notes"]):
@@ -426,81 +455,56 @@ def _read_on_driver(documents, items: list[dict], manifests: dict[Path, dict], a
                 write_jsonl_record(dropped, {"doc": row["key"], "line": line, "reason": reason, "text": text})
             if row["suspicious"]:
                 warn(f"{row['key']}: {row['suspicious']} (see dropped.jsonl)")
-            reduced.add_document(record, DocumentTally(row["key"], record["outlet"], np.zeros((0, k))))
-            by_order[int(row["order"])] = record
-    if not reduced.documents:
+            reduction.add_document(record)
+            n_paragraphs += int(row["n"])
+    if not reduction.documents:
         raise InputError(f"no readable documents under the given paths: all {len(items)} file(s) were skipped or "
                          "empty (see the warnings)")
-    return reduced, spellings, by_order
+    return reduction, spellings, n_paragraphs
 
 
-def _reduce(scored, reduced: _Reduced, by_order: dict[int, dict], labels: tuple[str, ...],
-            flags: tuple[bool, bool]) -> None:
-    """Merge the cluster's per-document tallies and per-block evidence into the driver's reduce state."""
-    k = len(labels)
-    for row in scored.groupby("order").map_groups(_tally, fn_kwargs={"k": k, "flags": flags},
-                                                  batch_format="numpy").iter_rows():
-        record = by_order[int(row["order"])]
-        proba = np.frombuffer(row["proba"], dtype=np.float64).reshape(int(row["n"]), k)
-        part = DocumentTally(record["doc"], record["outlet"], proba, int(row["n_repeats"]))
-        reduced.tallies[record["doc"]] = reduced.tallies[record["doc"]].merge(part)
-        reduced.n_duplicates += part.n_duplicates
-        record["paragraphs"], record["duplicates"] = int(row["n_fresh"]), part.n_duplicates
-    fresh = scored.filter(lambda row: bool(row["fresh"]))
-    for row in fresh.map_batches(_partial, batch_size=None, batch_format="numpy",
-                                 fn_kwargs={"labels": labels, "flags": flags}).iter_rows():
-        evidence, left_out, non_english, n_paragraphs = pickle.loads(row["part"])
-        reduced.evidence = reduced.evidence.merge(evidence)
-        for outlet, counts in left_out.items():
-            reduced.left_out.setdefault(outlet, Counter()).update(counts)
-        reduced.non_english += non_english
-        reduced.n_paragraphs += n_paragraphs
-
-
-def _write_paragraphs(scored, reduced: _Reduced, labels: tuple[str, ...], folder: ReportFolder, fmt: Format,
-                      progress: Progress) -> None:
-    """Stream the fresh paragraphs through the driver in reading order into paragraphs.jsonl or .parquet."""
-    k = len(labels)
-    ordered = scored.filter(lambda row: bool(row["fresh"])).sort(["order", "index"])
-    writer = _ParquetWriter(folder.path("paragraphs.parquet"), labels) if fmt is Format.PARQUET else None
-    with contextlib.ExitStack() as stack:
-        stream = stack.enter_context(folder.open("paragraphs.jsonl")) if writer is None else None
-        if writer is not None:
-            stack.callback(writer.close)
+def _write_paragraphs(ordered, folder: ReportFolder, fmt: Format, progress: Progress) -> Path:
+    """Stream the scored records through the driver in reading order into paragraphs.jsonl, or into
+    paragraphs.parquet (plus a JSONL copy the CSV writer reads, removed before the commit). Returns the JSONL."""
+    jsonl = folder.path("paragraphs.jsonl" if fmt is Format.JSONL else ".paragraphs.tmp.jsonl")
+    writer = None
+    with open(jsonl, "w", encoding="utf-8", newline="\n") as stream:
         for batch in ordered.iter_batches(batch_size=4096, batch_format="numpy"):
-            scored_batch = _scored_batch(batch, np.arange(len(batch["order"])), k)
-            counted = reduced.counted(scored_batch)
-            records = [dict(reduced.with_document(row), counted=bool(is_counted))
-                       for row, is_counted in zip(scored_batch.rows(labels), counted)]
-            if writer is not None:
+            lines = [text for text, fresh in zip(batch["record"], batch["fresh"]) if fresh]
+            stream.writelines(line + "\n" for line in lines)
+            if fmt is Format.PARQUET:
+                records = [json.loads(line) for line in lines]
+                writer = writer or _ParquetWriter(folder.path("paragraphs.parquet"), tuple(records[0]["scores"])
+                                                  if records else ())
                 writer.write(records)
-            else:
-                for record in records:
-                    write_jsonl_record(stream, record)
-            progress("embed", len(records))
+            progress("embed", len(lines))
+    if writer is not None:
+        writer.close()
+    return jsonl
 
 
 class _ParquetWriter:
-    """paragraphs.parquet, one row group per batch: the JSONL records, scores as one column per label."""
+    """paragraphs.parquet, one row group per batch: the JSONL records, with the scores as one column per label."""
 
     def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
+        self.path, self.labels = path, labels
+        self.schema = self.writer = None
+
+    def write(self, records: list[dict]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.pa, self.labels = pa, labels
-        text, flag, number = pa.string(), pa.bool_(), pa.int64()
-        fields = [("doc", text), ("id", text), ("outlet", text), ("publisher", text), ("index", number),
-                  ("line", number), ("text", text), ("label", text)]
-        fields += [(f"score_{label}", pa.float64()) for label in labels]
-        fields += [("off_topic", pa.float64()), ("lang", text), ("title", text), ("date", text), ("url", text),
-                   ("counted", flag)]
-        self.schema = pa.schema(fields)
-        self.writer = pq.ParquetWriter(path, self.schema)
-
-    def write(self, records: list[dict]) -> None:
+        if not records:
+            return
         flat = [{**{k: v for k, v in r.items() if k != "scores"},
                  **{f"score_{label}": r["scores"][label] for label in self.labels}} for r in records]
-        self.writer.write_table(self.pa.Table.from_pylist(flat, schema=self.schema))
+        if self.schema is None:  # the first batch's types; a column it saw only as nulls is text
+            inferred = pa.Table.from_pylist(flat).schema
+            self.schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                                     for f in inferred])
+            self.writer = pq.ParquetWriter(self.path, self.schema)
+        self.writer.write_table(pa.Table.from_pylist(flat, schema=self.schema))
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()

@@ -87,7 +87,7 @@ def load_head(spec_bytes: bytes, array_bytes: bytes, where: str) -> PlainHead:
     except ModelError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, zipfile.BadZipFile,
-            OSError, EOFError):
+            OSError, EOFError, NotImplementedError):  # NotImplementedError: a zip feature (version) zipfile lacks
         raise ModelError(f"{where}: not a readable framing head; retrain the model") from None
 
 

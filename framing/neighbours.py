@@ -55,7 +55,7 @@ class NeighbourIndex:
             if not all(isinstance(t, str) for t in names + labels) or len(names) != len(labels) or \
                     matrix.ndim != 2 or len(matrix) != len(names) or not np.isfinite(matrix).all():
                 raise ValueError("inconsistent")
-        except (ValueError, KeyError, TypeError, OSError, EOFError):
+        except (ValueError, KeyError, TypeError, OSError, EOFError, NotImplementedError):
             raise ModelError(f"{where}: the labelled paragraphs saved with the model are unreadable; "
                              "retrain the model") from None
         return cls(names, labels, matrix)

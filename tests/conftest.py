@@ -72,3 +72,14 @@ def seeds_copy(tmp_path):
     target = tmp_path / "seeds"
     shutil.copytree(ROOT / "seeds", target)
     return target
+
+
+@pytest.fixture(scope="session")
+def fake_trained_model(tmp_path_factory):
+    """A model trained once per session on the project's labelled set with the fake embedder: for tests of
+    files, counts and reports, where what MiniLM thinks is not the point. Copy it before changing it."""
+    from framing.pipeline import train
+
+    folder = tmp_path_factory.mktemp("fake-model") / "model"
+    train(ROOT / "labels", folder, FakeEmbedder())
+    return folder

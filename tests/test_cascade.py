@@ -261,6 +261,19 @@ def test_load_fast_refuses_a_fast_part_of_another_model(tmp_path, labels_folder,
     first, second = tmp_path / "one", tmp_path / "two"
     train(labels_folder, first, fake_embedder, options)
     train_fast(labels_folder, first, StaticFake(fake_embedder), options)
-    train(labels_folder, second, fake_embedder, options)  # same data, another created date: another hash
+    train(labels_folder, second, fake_embedder, HeadOptions(C=1.0, min_df=1, n_folds=3, stack_folds=2))  # another
     with pytest.raises(ModelError, match="another version"):
         load_fast(first, load_model(second))
+
+
+def test_train_fast_chooses_on_real_copy_rows(tmp_path, labels_folder, fake_embedder):
+    """Rows of a source named in choose_on decide the threshold; with none of them, all rows do."""
+    from framing.pipeline import train
+
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    model_dir = tmp_path / "model"
+    train(labels_folder, model_dir, fake_embedder, options)
+    on_all = train_fast(labels_folder, model_dir, StaticFake(fake_embedder), options, choose_on=("seed",))
+    assert on_all.oof["chosen_on"]["sources"] == "all" and on_all.oof["chosen_on"]["n"] == 45
+    on_authored = train_fast(labels_folder, model_dir, StaticFake(fake_embedder), options, choose_on=("authored",))
+    assert on_authored.oof["chosen_on"]["sources"] == ["authored"]

@@ -129,16 +129,16 @@ def test_train_prints_metrics_and_writes_the_model(small_labels, tmp_path, real_
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "labelled paragraphs: 36" in out
+    assert "No real articles (source: seed or user) in the labelled set" in out  # all authored: said so
     assert re.search(r"Grouped CV.*: macro-F1 \d\.\d{3}", out)
-    assert re.search(r"Stratified CV: macro-F1 \d\.\d{3}", out)
-    for label in LABELS:  # per-label precision, recall, F1, support; twice (grouped and stratified)
-        assert len(re.findall(rf"^\s+{label}\s+\d\.\d{{3}}\s+\d\.\d{{3}}\s+\d\.\d{{3}}\s+12$", out, re.M)) == 2
-    assert out.count("confusion (rows: true, columns: predicted)") == 2
+    for label in LABELS:  # per-label precision, recall, F1, support
+        assert len(re.findall(rf"^\s+{label}\s+\d\.\d{{3}}\s+\d\.\d{{3}}\s+\d\.\d{{3}}\s+12$", out, re.M)) == 1
+    assert out.count("confusion (rows: true, columns: predicted)") == 1
     for label in LABELS:  # confusion rows: a label and three counts that add up to its support
         rows = re.findall(rf"^\s+{label}((?:\s+\d+){{3}})$", out, re.M)
-        assert len(rows) == 2 and all(sum(map(int, row.split())) == 12 for row in rows)
+        assert len(rows) == 1 and all(sum(map(int, row.split())) == 12 for row in rows)
     assert sorted(p.name for p in model.iterdir()) == ["MODEL_CARD.md", "calibration.json", "head.json", "head.npz",
-                                                       "model.json"]
+                                                       "labelled.json", "labelled.npz", "model.json"]
     meta = json.loads((model / "model.json").read_text("utf-8"))
     assert meta["scheme"]["labels"] == list(LABELS)
     assert meta["labelled_set"]["n"] == 36
@@ -187,10 +187,14 @@ def test_score_writes_paragraphs_jsonl(scored):
     assert len(paragraphs) == 198  # every paragraph of the five seeds, each once
     assert {p["outlet"] for p in paragraphs} == SEED_OUTLETS
     for p in paragraphs:
-        assert {"doc", "outlet", "index", "text", "label", "scores"} <= set(p)
+        assert {"doc", "outlet", "index", "text", "label", "scores", "off_topic", "counted", "voice"} <= set(p)
         assert set(p["scores"]) == set(LABELS)
         assert sum(p["scores"].values()) == pytest.approx(1, abs=1e-3)
-        assert p["label"] == max(p["scores"], key=p["scores"].get)
+        if p["label"] == "off_topic":  # the relevance stage: left out of the shares, and counted
+            assert p["counted"] is False and p["off_topic"] >= 0.5
+        else:
+            assert p["label"] == max(p["scores"], key=p["scores"].get) and p["counted"] is True
+    assert sum(p["label"] == "off_topic" for p in paragraphs) <= 3  # seed paragraphs are all on topic
     menafn = [p for p in paragraphs if p["outlet"] == "MENAFN"]
     assert [p["index"] for p in menafn] == list(range(10))
     assert menafn[0]["text"].startswith("Vladimir Putin and Xi Jinping, leaders of Russia and China")
@@ -201,7 +205,7 @@ def test_score_writes_outlets_json(scored):
     document = json.loads((out / "outlets.json").read_text("utf-8"))
     outlets = document["outlets"]
     assert [o["outlet"] for o in outlets] == sorted(SEED_OUTLETS)
-    assert sum(o["paragraphs"] for o in outlets) == 198
+    assert sum(o["paragraphs"] + sum(o["left_out"].values()) for o in outlets) == 198
     by_name = {o["outlet"]: o for o in outlets}
     assert (by_name["Al Mayadeen"]["documents"], by_name["Al Mayadeen"]["paragraphs"]) == (1, 82)
     for o in outlets:

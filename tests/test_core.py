@@ -40,11 +40,9 @@ OUTPUTS = {"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json
            "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json", "prevalence.png"}
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("core-model") / "model"
-    train(ROOT / "labels", folder, FakeEmbedder())
-    return folder
+@pytest.fixture
+def model(fake_trained_model) -> Path:
+    return fake_trained_model
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +169,7 @@ def test_a_run_that_fails_after_reading_leaves_all_earlier_reports(tmp_path, ear
     before = snapshot(earlier)
     write(tmp_path / "menus" / "page.txt", "Home\nNews\nSport\nContact us\n")  # read, then nothing to score
     result = invoke("score", tmp_path / "menus", "--model", model, "--out", earlier)
-    assert "no paragraph counts in the shares" in one_error(result, 2)
+    assert "no article paragraphs found to score" in one_error(result, 2)
     assert snapshot(earlier) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging, no lock
 
@@ -327,10 +325,14 @@ def test_a_link_out_of_the_input_tree_is_skipped_with_a_warning(tmp_path, articl
 # --- case 7: the user's umask ----------------------------------------------------------------------------
 
 def test_reports_and_models_honour_the_umask(tmp_path, articles):
+    labels = tmp_path / "labels"
+    write(labels / "scheme.json", (ROOT / "labels" / "scheme.json").read_text("utf-8"))
+    lines = (ROOT / "labels" / "authored_a.jsonl").read_text("utf-8").splitlines()
+    write(labels / "small.jsonl", "\n".join(lines[:60]) + "\n")
     old = os.umask(0o022)
     try:
         model = tmp_path / "model"
-        train(ROOT / "labels", model, FakeEmbedder())
+        train(labels, model, FakeEmbedder())
         score_paths([articles], model, tmp_path / "out", embedder=FakeEmbedder())
     finally:
         os.umask(old)
@@ -448,3 +450,17 @@ def test_library_errors_name_no_cli_flag_and_the_cli_adds_it(tmp_path):
     assert "--" not in str(caught.value) and caught.value.option == "model"
     line = one_error(invoke("score", tmp_path, "--model", tmp_path / "nowhere"), 4)
     assert "--model" in line
+
+
+# --- the honest headline ------------------------------------------------------------------------------------
+
+def test_train_leads_with_real_articles_held_out_in_turn(model):
+    meta = json.loads((model / META_FILE).read_text("utf-8"))
+    real = meta["real_copy"]
+    assert real["articles"] == 5  # the five seed articles, each held out of its own evaluation
+    assert real["macro_f1_interval"][0] <= real["metrics"]["macro_f1"] <= real["macro_f1_interval"][1] or \
+        real["macro_f1_interval"][0] <= real["untempered"]["macro_f1"] <= real["macro_f1_interval"][1]
+    assert sum(real["metrics"]["per_label"][label]["support"] for label in meta["scheme"]["labels"]) == 198
+    assert 0.5 <= meta["head"]["temperature"] <= 4.0
+    card = (model / "MODEL_CARD.md").read_text("utf-8")
+    assert card.index("On real articles held out of training") < card.index("grouped cross-validation")

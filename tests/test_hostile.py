@@ -135,12 +135,10 @@ def rehash(folder: Path) -> None:
                                                          for name in (HEAD_FILE, WEIGHTS_FILE)}))
 
 
-@pytest.fixture(scope="module")
-def fake_model(tmp_path_factory) -> Path:
-    """A real model folder trained on the project's labelled set with the fake embedder (a few seconds)."""
-    folder = tmp_path_factory.mktemp("fake-model") / "model"
-    train(ROOT / "labels", folder, FakeEmbedder())
-    return folder
+@pytest.fixture
+def fake_model(fake_trained_model) -> Path:
+    """A real model folder trained on the project's labelled set with the fake embedder (once per session)."""
+    return fake_trained_model
 
 
 @pytest.fixture
@@ -401,9 +399,15 @@ def test_right_to_left_scripts_are_read_segmented_and_scored(tmp_path, text, fak
     paragraphs = segment(documents[0]).paragraphs
     assert warnings == [] and [p.text for p in paragraphs] == [line.replace("\u200f", "")
                                                               for line in text.split("\n") if line]
-    result = score_paths([folder], fake_model, tmp_path / "out", embedder=fake_embedder)
+    # An English-only model leaves them out of the shares and says why; asked to, it counts them
+    with pytest.raises(InputError, match="not in English"):
+        score_paths([folder], fake_model, tmp_path / "out", embedder=fake_embedder)
+    result = score_paths([folder], fake_model, tmp_path / "out", ScoreOptions(include_other_languages=True),
+                         embedder=fake_embedder)
     assert result.n_paragraphs == 2
-    assert [r["text"] for r in read_jsonl(tmp_path / "out" / "paragraphs.jsonl")] == [p.text for p in paragraphs]
+    rows = read_jsonl(tmp_path / "out" / "paragraphs.jsonl")
+    assert [r["text"] for r in rows] == [p.text for p in paragraphs]
+    assert all(r["lang"] != "en" for r in rows)
 
 
 def test_an_empty_article_gives_zero_paragraphs(tmp_path, article_dir, fake_model, fake_embedder):
@@ -756,7 +760,7 @@ def test_a_run_interrupted_half_way_leaves_the_earlier_reports_intact(tmp_path, 
     options = ScoreOptions(batch_size=20)
     score_paths([seeds_copy], fake_model, out, options, embedder=FakeEmbedder())
     before = snapshot(out)
-    assert set(before) == REPORTS
+    assert set(before) == REPORTS | {"differences.png"}  # five outlets: their differences are charted too
     embedder = _InterruptingEmbedder(error)
     with pytest.raises(type(error)):
         score_paths([seeds_copy], fake_model, out, options, embedder=embedder)

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, FakeEmbedder
+from conftest import FakeEmbedder
 from typer.testing import CliRunner
 
 from framing import embed
 from framing.cli import app
-from framing.pipeline import report_paragraphs, score_paths, train
+from framing.pipeline import report_paragraphs, score_paths
 
 HOSTILE = "<script>alert(1)</script> | # =HYPERLINK(\"http://x\")"
 ARTICLES = {
@@ -36,10 +36,9 @@ def _fake_embedder_by_name(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
+def run(tmp_path_factory, fake_trained_model) -> Path:
     root = tmp_path_factory.mktemp("reports")
-    model = root / "model"
-    train(ROOT / "labels", model, FakeEmbedder())
+    model = fake_trained_model
     folder = root / "in"
     folder.mkdir()
     rows = ["file,outlet,date,url,title"]
