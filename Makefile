@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-learning-curve bench-report fast-embedder clean
+	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-startup fast-embedder clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,12 @@ bench-realcopy: $(STAMP)
 
 bench-learning-curve: $(STAMP)
 	$(BIN)/python bench/learning_curve.py
+
+bench-fastpath: $(STAMP) models/minilm-static-256/modules.json
+	$(BIN)/python bench/fastpath.py
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py
 
 bench-report: $(STAMP) browser
 	$(BIN)/python bench/report_size.py

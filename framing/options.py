@@ -37,3 +37,4 @@ class ScoreOptions:
     baseline: str | None = None  # compare every outlet with this one, instead of each pair or each vs the rest
     include_off_topic: bool = False  # count paragraphs the relevance stage marks off_topic in the shares
     include_other_languages: bool = False  # count non-English paragraphs even with an English-only model
+    fast: bool = False  # the cascade: a static model for every paragraph, MiniLM for the uncertain ones

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from .cache import CachedEmbedder, EmbeddingCache
+from .cascade import load_fast, train_fast
 from .classify import (
     CALIBRATION_FILE,
     FORMAT_VERSION,
@@ -78,6 +79,7 @@ class TrainResult:
     grouped: Metrics  # grouped CV over outlets and authoring batches, mostly authored copy
     n_groups: int
     seconds: dict[str, float]
+    fast: object | None = None  # cascade.FastTrainResult when a fast path was trained
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,11 @@ def _real_copy(X: np.ndarray, y: np.ndarray, examples, labels: tuple[str, ...], 
 
 def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLike = DEFAULT_MODEL,
           embedder: Embedder | None = None, options: HeadOptions = HeadOptions(),
-          scheme_path: str | os.PathLike | None = None) -> TrainResult:
-    """Validate the labelled set, embed it, cross-validate, fit on everything and save the model."""
+          scheme_path: str | os.PathLike | None = None, fast_embedder: Embedder | None = None) -> TrainResult:
+    """Validate the labelled set, embed it, cross-validate, fit on everything and save the model.
+
+    With `fast_embedder` (a static model), also train the fast path's head and its cascade threshold
+    into the model's `fast/` folder (framing.cascade)."""
     started = time.perf_counter()
     scheme = load_scheme(scheme_path or scheme_path_for(labels))
     examples = read_examples(labels, scheme)
@@ -158,8 +163,9 @@ def train(labels: str | os.PathLike = DEFAULT_LABELS, model_dir: str | os.PathLi
         extra[RELEVANCE_FILE] = relevance.to_json()
         meta["relevance"] = {"threshold": relevance.threshold_, "cv": relevance.cv_}
     save_model(Model(head=head, meta=ModelMeta.from_json(meta)), model_dir, model_card(meta), extra=extra)
+    fast = train_fast(labels, model_dir, fast_embedder, options, scheme_path=scheme_path) if fast_embedder else None
     return TrainResult(model_dir=Path(model_dir), counts=counts, real_copy=real_copy, grouped=grouped,
-                       n_groups=len(set(groups)),
+                       n_groups=len(set(groups)), fast=fast,
                        seconds={"embed": embedded - started, "fit_and_cv": fitted - embedded,
                                 "total": time.perf_counter() - started})
 
@@ -315,8 +321,11 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     """
     started = time.perf_counter()
     model = load_model(model_dir)
-    embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension, warn)
-    model.meta.check_fits(embedder)
+    scorer = _fast_scorer(model, Path(model_dir), options, embedder, warn) if options.fast else None
+    if scorer is None:
+        embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension,
+                                             warn)
+        model.meta.check_fits(embedder)
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
     with ReportFolder(out_dir, [Path(p) for p in paths], protected) as folder:
         reduction = Reduction(model.labels)
@@ -329,7 +338,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
 
             for batch in _segmented_batches(read_documents(paths, options.read, warn), options.batch_size,
                                             reduction, progress, warn, record_dropped):
-                scored = score_batch(batch, model, embedder)
+                scored = scorer.score(batch) if scorer else score_batch(batch, model, embedder)
                 progress("embed", len(scored))
                 for row in scored.rows(model.labels):
                     row = paragraph_record(row, reduction.document(row["doc"]), options.include_off_topic,
@@ -342,7 +351,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                              "(they can be counted on request)" if left else
                              "no article paragraphs found to score: every line was furniture or empty")
         progress("report", 1)
-        calibration = _calibration(Path(model_dir), model)
+        calibration = scorer.calibration if scorer else _calibration(Path(model_dir), model)
         summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
                                            progress=lambda n: progress("aggregate", n))
         _keep_beside_reports(folder, Path(model_dir), model)
@@ -359,6 +368,17 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                        n_dropped_lines=sum(d["dropped_lines"] for d in reduction.documents), out_dir=Path(out_dir),
                        non_english=reduction.non_english, table=format_table(summaries, model.labels),
                        seconds=time.perf_counter() - started, files=files)
+
+
+def _fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, embedder: Embedder | None, warn: Warn):
+    """The cascade: the static head scores everything, MiniLM (loaded only if needed) the uncertain rest."""
+    fast = load_fast(model_dir, model)
+    static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
+    fast.model.meta.check_fits(static)
+    scorer = fast.scorer(static, model, lambda: embedder or make_embedder(
+        model.embedder_name, options.cache, model.meta.embedder_dimension, warn))
+    scorer.calibration = fast.calibration
+    return scorer
 
 
 def paragraph_record(row: dict, document: dict, include_off_topic: bool, include_languages: bool) -> dict:
