@@ -21,16 +21,12 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import StackingClassifier
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:  # scikit-learn loads only to train and evaluate: scoring a saved model needs NumPy alone
+    from sklearn.ensemble import StackingClassifier
 
 from .errors import ModelError, OutputError
 from .files import apply_umask, make_staging_folder, swap_in, write_error
@@ -69,6 +65,12 @@ def build_head(options: HeadOptions = HeadOptions()) -> StackingClassifier:
     The embedding alone misses lexical cues that define the labels (official slogans, distancing verbs);
     TF-IDF alone misses paraphrase and is badly calibrated; stacked, both improve on grouped CV.
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
     def regression(C: float) -> LogisticRegression:
         return LogisticRegression(C=C, class_weight=options.class_weight, max_iter=5000, random_state=options.seed)
 
@@ -82,6 +84,8 @@ def build_head(options: HeadOptions = HeadOptions()) -> StackingClassifier:
 
 def fit_head(X: np.ndarray, y: np.ndarray, options: HeadOptions = HeadOptions()) -> StackingClassifier:
     """Fit the head on `head_input` rows; the inner folds shrink to what the rarest label allows."""
+    from threadpoolctl import threadpool_limits
+
     head = build_head(options).set_params(cv=_n_folds(y, options.stack_folds))
     try:
         # One BLAS thread: these fits are small, and with torch loaded, threads only fight (3.5x slower here).
@@ -127,6 +131,8 @@ def evaluate_predictions(y_true: np.ndarray, proba: np.ndarray, labels: tuple[st
     `present`: the labels macro-F1 averages over (default: all). A label with no support in the data
     has no F1 to speak of; counting it as 0 would understate every other label.
     """
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
     y_pred = proba.argmax(axis=1)
     codes = list(range(len(labels)))
     averaged = [labels.index(label) for label in present] if present is not None else codes
@@ -158,6 +164,8 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
 def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions,
                       groups: np.ndarray | None = None) -> np.ndarray:
     """Probabilities for every `head_input` row from a head that never saw it (stratified, or grouped k-fold)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     if groups is None:
         folds = StratifiedKFold(n_splits=_n_folds(y, options.n_folds), shuffle=True, random_state=options.seed)
         splits = folds.split(X, y)

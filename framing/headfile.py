@@ -3,15 +3,15 @@
 
 Neither format can carry code, so loading a model never runs anything from its files, with no
 allow-list to keep up to date; and loading imports no serialisation library (skops costs 2 s of
-start-up, enumerating every scikit-learn estimator). The loaded head is rebuilt from stock
-scikit-learn parts (TfidfVectorizer, LogisticRegression) and gives the fitted StackingClassifier's
-probabilities exactly (tested).
+start-up, enumerating every scikit-learn estimator). The loaded head gives the fitted StackingClassifier's
+probabilities (tested to 1e-12), computed with NumPy alone: scoring never imports scikit-learn.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +54,67 @@ def arrays_to_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 @dataclass
+class Regression:
+    """A fitted logistic regression as its weights: predict_proba as scikit-learn computes it."""
+
+    coef: np.ndarray  # float[rows, features]; one row for two classes
+    intercept: np.ndarray
+    n_classes: int
+
+    def predict_proba(self, decision_input) -> np.ndarray:
+        return self.from_decision(decision_input @ self.coef.T + self.intercept)
+
+    def from_decision(self, decision: np.ndarray) -> np.ndarray:
+        if self.n_classes == 2:  # one decision column: the second class's log-odds
+            positive = 1 / (1 + np.exp(-decision[:, 0]))
+            return np.column_stack([1 - positive, positive])
+        decision = decision - decision.max(axis=1, keepdims=True)
+        exp = np.exp(decision)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class WordTfidf:
+    """scikit-learn's TfidfVectorizer transform for the parameters the head uses (word n-grams, lower case,
+    sublinear tf, l2 norm), fused with the regression over it: no sparse matrix, and no scikit-learn
+    import when scoring (it costs 1.4 s of start-up). The tests pin it to scikit-learn's own output."""
+
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    token_pattern: re.Pattern
+    ngram_range: tuple[int, int]
+    lowercase: bool
+    sublinear_tf: bool
+    norm: str | None
+
+    @classmethod
+    def supports(cls, params: dict) -> bool:
+        return (params["analyzer"] == "word" and params["strip_accents"] is None and params["use_idf"]
+                and not params["binary"] and params["norm"] in ("l2", None))
+
+    def terms(self, text: str) -> list[str]:
+        tokens = self.token_pattern.findall(text.lower() if self.lowercase else text)
+        low, high = self.ngram_range
+        found = list(tokens) if low == 1 else []
+        for n in range(max(low, 2), high + 1):
+            found += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+        return found
+
+    def decision(self, texts, regression: Regression) -> np.ndarray:
+        out = np.tile(regression.intercept, (len(texts), 1)).astype(np.float64)
+        for row, text in enumerate(texts):
+            columns, counts = np.unique([self.vocabulary[t] for t in self.terms(text) if t in self.vocabulary],
+                                        return_counts=True)
+            if not len(columns):
+                continue
+            weights = (1 + np.log(counts) if self.sublinear_tf else counts.astype(np.float64)) * self.idf[columns]
+            if self.norm == "l2":
+                weights = weights / np.sqrt((weights ** 2).sum())
+            out[row] += regression.coef[:, columns] @ weights
+        return out
+
+
+@dataclass
 class PlainHead:
     """The stacked head rebuilt for prediction: embedding LR and TF-IDF LR under a final LR."""
 
@@ -61,16 +122,15 @@ class PlainHead:
     n_features_in_: int
     text_column: int
     embedding_start: int
-    tfidf: object  # sklearn TfidfVectorizer, fitted
-    embedding_lr: object  # sklearn LogisticRegression, fitted
-    text_lr: object
-    final_lr: object
+    tfidf: WordTfidf
+    embedding_lr: Regression
+    text_lr: Regression
+    final_lr: Regression
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         embedded = np.asarray(X[:, self.embedding_start:], dtype=np.float64)
-        words = self.tfidf.transform(list(X[:, self.text_column]))
-        meta = [self._stacked(self.embedding_lr.predict_proba(embedded)),
-                self._stacked(self.text_lr.predict_proba(words))]
+        words = self.text_lr.from_decision(self.tfidf.decision(list(X[:, self.text_column]), self.text_lr))
+        meta = [self._stacked(self.embedding_lr.predict_proba(embedded)), self._stacked(words)]
         return self.final_lr.predict_proba(np.hstack(meta))
 
     def _stacked(self, proba: np.ndarray) -> np.ndarray:
@@ -101,21 +161,22 @@ def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
 
 
 def _build(spec: dict, arrays: dict[str, np.ndarray]) -> PlainHead:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
         raise ValueError("unknown head format")
     params = spec["tfidf"]
     for name, kind in _TFIDF_PARAMS.items():
         if not isinstance(params[name], kind):
             raise ValueError(f"bad TF-IDF parameter {name}")
+    if not WordTfidf.supports(params):
+        raise ValueError("TF-IDF parameters this loader does not reproduce")
     vocabulary = spec["vocabulary"]
-    if not isinstance(vocabulary, dict) or not all(isinstance(i, int) for i in vocabulary.values()):
+    if not isinstance(vocabulary, dict) or not all(isinstance(i, int) and 0 <= i < len(vocabulary)
+                                                   for i in vocabulary.values()):
         raise ValueError("bad vocabulary")
-    tfidf = TfidfVectorizer(**dict(params, ngram_range=tuple(params["ngram_range"])), vocabulary=vocabulary)
-    idf = _numeric(arrays["idf"], (len(vocabulary),))
-    tfidf.fit(["placeholder"])  # the fixed vocabulary is kept; fitting only creates the idf holder
-    tfidf.idf_ = idf
+    low, high = params["ngram_range"]
+    tfidf = WordTfidf(vocabulary=vocabulary, idf=_numeric(arrays["idf"], (len(vocabulary),)).astype(np.float64),
+                      token_pattern=re.compile(params["token_pattern"]), ngram_range=(int(low), int(high)),
+                      lowercase=params["lowercase"], sublinear_tf=params["sublinear_tf"], norm=params["norm"])
     classes = np.asarray(spec["classes"], dtype=int)
     n_features = int(spec["n_features"])
     embedding_start = int(spec["embedding_start"])
@@ -134,14 +195,9 @@ def _numeric(array: np.ndarray, shape: Sequence[int | None]) -> np.ndarray:
     return array
 
 
-def _logreg(arrays: dict[str, np.ndarray], name: str, n_features: int | None):
-    from sklearn.linear_model import LogisticRegression
-
+def _logreg(arrays: dict[str, np.ndarray], name: str, n_features: int | None) -> Regression:
     classes = _numeric(arrays[f"{name}_classes"], (None,)).astype(int)
     rows = 1 if len(classes) == 2 else len(classes)
-    lr = LogisticRegression()
-    lr.coef_ = _numeric(arrays[f"{name}_coef"], (rows, n_features)).astype(np.float64)
-    lr.intercept_ = _numeric(arrays[f"{name}_intercept"], (rows,)).astype(np.float64)
-    lr.classes_ = classes
-    lr.n_features_in_ = lr.coef_.shape[1]
-    return lr
+    return Regression(coef=_numeric(arrays[f"{name}_coef"], (rows, n_features)).astype(np.float64),
+                      intercept=_numeric(arrays[f"{name}_intercept"], (rows,)).astype(np.float64),
+                      n_classes=len(classes))

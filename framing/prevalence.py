@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 from .errors import ModelError
 
@@ -395,8 +395,23 @@ def effective_paragraphs(counts: np.ndarray, confidence: float = CONFIDENCE) -> 
     if cluster <= 0 or independent <= 0:
         return N  # every document has the same mix, or every paragraph the same label
     q = 1 - (1 - confidence) / 2
-    small_sample = (stats.t.ppf(q, N - 1) / stats.t.ppf(q, n_docs - 1)) ** 2
+    small_sample = (t_quantile(q, N - 1) / t_quantile(q, n_docs - 1)) ** 2
     return min(N, small_sample * N * independent / cluster)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher expansion
+    (Abramowitz & Stegun 26.7.5; within 0.2% of the exact value at q = 0.975 for df >= 3). SciPy's exact
+    one costs 1.2 s of start-up to import, for a ratio that corrects a design effect."""
+    if df == 1:
+        return math.tan(math.pi * (q - 0.5))
+    if df == 2:
+        return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
+    z = NormalDist().inv_cdf(q)
+    g = ((z ** 3 + z) / 4, (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96,
+         (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384,
+         (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160)
+    return z + sum(term / df ** (i + 1) for i, term in enumerate(g))
 
 
 def sample_mix(counts: np.ndarray, n_resamples: int, rng: np.random.Generator,

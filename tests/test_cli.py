@@ -214,7 +214,7 @@ def test_score_writes_outlets_json(scored):
         assert o["method"] == "acc"  # corrected with the calibration saved at train time
         assert sum(o["share"].values()) == pytest.approx(1)
         assert sum(o["prevalence"].values()) == pytest.approx(1)
-        assert sum(o["mean_score"].values()) == pytest.approx(1, abs=1e-5)
+        assert sum(o["mean_score"].values()) == pytest.approx(1, abs=1e-3)  # from scores rounded to 4 places
         for label in LABELS:
             low, high = o["ci"][label]
             assert low <= o["share"][label] <= high

@@ -328,3 +328,12 @@ def test_compare_against_a_baseline_and_each_vs_rest():
     assert o0.difference == pytest.approx(0.75 - pooled)
     with pytest.raises(KeyError):
         compare(estimates, LABELS, baseline="missing")
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 5, 30, 499])
+def test_t_quantile_matches_scipy(df):
+    from scipy import stats
+
+    from framing.prevalence import t_quantile
+
+    assert t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=2e-3)
