@@ -8,7 +8,8 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-startup fast-embedder clean
+	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-startup bench-scale ray \
+	fast-embedder clean
 
 setup: $(STAMP)
 
@@ -56,6 +57,12 @@ bench-learning-curve: $(STAMP)
 
 bench-fastpath: $(STAMP) models/minilm-static-256/modules.json
 	$(BIN)/python bench/fastpath.py
+
+ray: $(STAMP)
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[ray]'
+
+bench-scale: ray
+	$(BIN)/python bench/scale.py
 
 bench-startup: $(STAMP)
 	$(BIN)/python bench/startup.py

@@ -92,17 +92,20 @@ def main() -> None:
         big = write_articles(tmp / "big", paragraphs(args.paragraphs))
         small = write_articles(tmp / "small", paragraphs(args.small, seed=12))
         runs: list[dict] = []
+        expected: dict[int, int] = {}
 
         def timed(engine: str, workers: int | None, folder: Path, n: int, call) -> None:
             started = time.perf_counter()
             out = tmp / f"out-{engine}-{workers}-{n}"
             call(folder, out)
             seconds = time.perf_counter() - started
-            scored = (out / "paragraphs.jsonl").read_text(encoding="utf-8").count("\n")  # counted or left out
-            assert scored == n, (scored, n)
-            runs.append({"engine": engine, "workers": workers, "paragraphs": n, "seconds": round(seconds, 2),
-                         "paragraphs_per_second": round(n / seconds, 1)})
-            print(f"{engine:6} workers={workers!s:4} n={n:6} {seconds:7.1f} s {n / seconds:7.1f} para/s", flush=True)
+            # paragraphs scored (segmentation may drop a generated line as furniture: the same in every engine)
+            scored = (out / "paragraphs.jsonl").read_text(encoding="utf-8").count("\n")
+            assert scored == expected.setdefault(n, scored), (scored, expected[n])
+            runs.append({"engine": engine, "workers": workers, "paragraphs": n, "scored": scored,
+                         "seconds": round(seconds, 2), "paragraphs_per_second": round(scored / seconds, 1)})
+            print(f"{engine:6} workers={workers!s:4} n={n:6} {seconds:7.1f} s {scored / seconds:7.1f} para/s",
+                  flush=True)
 
         local = lambda folder, out: score_paths([folder], tmp / "model", out, options, embedder=embedder)  # noqa: E731
         timed("local", None, small, args.small, local)  # warms the encoder: every run below finds it loaded

@@ -24,6 +24,16 @@ from .errors import FramingError
 from .options import BadLines, ScoreOptions
 
 
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class ParagraphsFormat(StrEnum):  # mirrors framing.engine_ray.Format, which imports Ray
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
 class Method(StrEnum):  # mirrors framing.prevalence.Method, which needs NumPy: --help stays fast
     cc = "cc"
     pcc = "pcc"
@@ -92,7 +102,7 @@ FLAG_HINTS = {"model": "train one with `framing train`, or pass --model", "out":
               "predictions": "--predictions", "aliases": "--aliases",
               "force": "--force to overwrite", "cache": "--cache-dir, or --no-cache", "bad_lines": "--bad-lines skip",
               "max_bytes": "--max-bytes", "scheme": "--scheme", "reports": "--reports",
-              "baseline": "--baseline"}
+              "baseline": "--baseline", "engine": "--engine"}
 
 
 def fail(message: str, code: int) -> None:
@@ -285,6 +295,14 @@ def score(
                                                      "classifier's errors (default: acc).")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Compare every outlet with this one.")]
     = None,
+    engine: Annotated[Engine, typer.Option("--engine", help="local, or ray: run on a Ray cluster (needs "
+                                           "pip install '.[ray]').")] = Engine.local,
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (ray://host:10001 or "
+                                                   "auto); default: start a local cluster.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Ray engine: embedding actors (one GPU each "
+                                         "where the cluster has GPUs).")] = 2,
+    paragraphs_format: Annotated[ParagraphsFormat, typer.Option("--format", help="paragraphs as jsonl, or "
+                                                                "parquet (Ray engine).")] = ParagraphsFormat.jsonl,
     fast: Annotated[bool, typer.Option("--fast", help="Score with the fast path (static model, MiniLM for the "
                                        "uncertain paragraphs); train it with --fast-embedder.")] = False,
     aliases: Annotated[Optional[Path], typer.Option("--aliases", help="CSV of outlet spellings (columns name, "
@@ -304,7 +322,16 @@ def score(
     bars = _Bars()
     with errors_translated():
         try:
-            result = score_paths(paths, model, out, options, progress=bars, warn=warn)
+            if engine is Engine.ray:
+                from .engine_ray import score_paths_ray  # Ray loads only here
+
+                result = score_paths_ray(paths, model, out, options, address=address, workers=workers,
+                                         batch_size=batch_size, format=paragraphs_format.value, progress=bars,
+                                         warn=warn)
+            else:
+                if paragraphs_format is ParagraphsFormat.parquet:
+                    fail("--format parquet needs --engine ray; the local engine writes paragraphs.jsonl", 2)
+                result = score_paths(paths, model, out, options, progress=bars, warn=warn)
         finally:
             bars.close()
     typer.echo(result.table)

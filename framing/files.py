@@ -27,7 +27,8 @@ from .errors import OutputError
 # What a scoring run writes. A folder holding only these is framing's to replace; anything else in it is
 # the user's, and a run refuses to replace it rather than lose it.
 REPORT_FILES = frozenset({"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl", "outlets.json", "report.md",
-                          "report.html", "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json"})
+                          "report.html", "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json",
+                          "paragraphs.parquet"})
 REPORT_SUFFIXES = (".png",)
 LOCK_SUFFIX = ".lock"
 

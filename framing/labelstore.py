@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .csvout import FORMULA_STARTS, neutralise
 from .errors import InputError, LabelError, OutputError
 from .files import write_error
 from .labels import Example, Scheme, load_scheme, read_examples, scheme_path_for
@@ -103,7 +104,7 @@ def write_suggestions(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["label", "text"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: neutralise(value) for key, value in row.items()} for row in rows)  # no formulas
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +117,11 @@ def write_suggestions(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def unneutralise(text: str) -> str:
+    """The text as it was before `csvout.neutralise` put an apostrophe before a leading =, +, - or @."""
+    return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in FORMULA_STARTS else text
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ def import_labels(csv_path: str | os.PathLike, labels_path: str | os.PathLike,
     records = []
     unlabelled = 0
     for number, row in enumerate(rows, start=2):  # spreadsheet row numbers: the header is row 1
-        label, text = (row.get("label") or "").strip(), (row.get("text") or "").strip()
+        label, text = (row.get("label") or "").strip(), unneutralise((row.get("text") or "").strip())
         if not label:
             unlabelled += 1
             continue

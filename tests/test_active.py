@@ -503,3 +503,12 @@ def test_imported_rows_without_a_position_leave_it_out(labels_dir, tmp_path):
     import_labels(path, labels_dir)
     [record] = records(labels_dir / "user.jsonl")
     assert not {"doc", "index", "line"} & set(record) and record["outlet"] == "unknown"
+
+
+def test_suggestions_neutralise_formulas_and_import_restores_the_text(tmp_path):
+    from framing.labelstore import unneutralise, write_suggestions
+
+    path = write_suggestions(tmp_path / "todo.csv", [{"text": "=HYPERLINK(\"http://x\") said the minister.",
+                                                     "label": ""}])
+    assert "'=HYPERLINK" in path.read_text("utf-8-sig")
+    assert unneutralise("'=HYPERLINK(x)") == "=HYPERLINK(x)" and unneutralise("'quoted'") == "'quoted'"
