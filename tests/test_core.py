@@ -464,3 +464,15 @@ def test_train_leads_with_real_articles_held_out_in_turn(model):
     assert 0.5 <= meta["head"]["temperature"] <= 4.0
     card = (model / "MODEL_CARD.md").read_text("utf-8")
     assert card.index("On real articles held out of training") < card.index("grouped cross-validation")
+
+
+def test_plainly_english_text_skips_the_language_model_and_nothing_else_does():
+    from framing.scoring import detect_languages, plainly_english
+
+    english = "The minister said on Tuesday that the two countries had signed an agreement on trade and security."
+    others = ["Die Vereinbarung wurde von beiden Seiten unterzeichnet, sagte der Minister am Dienstag in Berlin.",
+              "Le ministre a déclaré que les deux pays ont signé un accord sur le commerce et la sécurité.",
+              "Министр заявил, что две страны подписали соглашение о торговле и безопасности.",
+              "the the the the the the the the"]  # English words, but no prose
+    assert plainly_english(english) and not any(plainly_english(t) for t in others)
+    assert detect_languages([english, others[0], others[2]]) == ["en", "de", "ru"]
