@@ -51,6 +51,8 @@ from .pipeline import (
     _keep_beside_reports,
     _quiet,
     _report_inputs,
+    check_counted,
+    language_note,
     make_embedder,
     paragraph_record,
 )
@@ -401,11 +403,7 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
                                      fn_kwargs={"labels": labels}).iter_rows()]
         _merge(reduction, parts)
         paragraphs = _write_paragraphs(ordered, folder, Format(format), progress)
-        if not reduction.n_paragraphs:
-            left = sum(sum(c.values()) for c in reduction.left_out.values())
-            raise InputError("no paragraph counts in the shares: " + (
-                f"all {left} were off topic or not in English (they can be counted on request)" if left else
-                "every line was furniture or empty"))
+        check_counted(reduction)
         progress("report", 1)
         summaries, comparisons = aggregate(reduction, _calibration(Path(model_dir), model), options.method,
                                            options.seed, options.baseline, progress=lambda n: progress("aggregate", n))
@@ -415,10 +413,9 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
             paragraphs.unlink()
         files = folder.files()
         folder.commit()
-    if reduction.non_english and not model.meta.multilingual:
-        warn(f"{reduction.non_english} paragraphs are not in English; the model's embedder is English-only, so "
-             "they are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
-                                                 else "") + "; see the 'lang' field in paragraphs.jsonl")
+    note = language_note(reduction, model, options)
+    if note:
+        warn(note)
     return ScoreResult(summaries=summaries, labels=labels, n_documents=len(reduction.documents),
                        n_paragraphs=reduction.n_paragraphs, n_duplicates=reduction.n_duplicates,
                        n_dropped_lines=sum(d["dropped_lines"] for d in reduction.documents), out_dir=Path(out_dir),

@@ -345,11 +345,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                                            include_languages)
                     reduction.add_row(row)
                     write_jsonl_record(stream, row)
-        if not reduction.n_paragraphs:
-            left = sum(sum(c.values()) for c in reduction.left_out.values())
-            raise InputError(f"no paragraph counts in the shares: all {left} were off topic or not in English "
-                             "(they can be counted on request)" if left else
-                             "no article paragraphs found to score: every line was furniture or empty")
+        check_counted(reduction)
         progress("report", 1)
         calibration = scorer.calibration if scorer else _calibration(Path(model_dir), model)
         summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
@@ -359,15 +355,33 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                       folder.path("paragraphs.jsonl"))
         files = folder.files()
         folder.commit()
-    if reduction.non_english and not model.meta.multilingual:
-        warn(f"{reduction.non_english} paragraphs are not in English; the model's embedder is English-only, so "
-             "they are left out of the shares" + (" (counted in them on request)" if options.include_other_languages
-                                                 else "") + "; see the 'lang' field in paragraphs.jsonl")
+    note = language_note(reduction, model, options)
+    if note:
+        warn(note)
     return ScoreResult(summaries=summaries, labels=model.labels, n_documents=len(reduction.documents),
                        n_paragraphs=reduction.n_paragraphs, n_duplicates=reduction.n_duplicates,
                        n_dropped_lines=sum(d["dropped_lines"] for d in reduction.documents), out_dir=Path(out_dir),
                        non_english=reduction.non_english, table=format_table(summaries, model.labels),
                        seconds=time.perf_counter() - started, files=files)
+
+
+def check_counted(reduction: Reduction) -> None:
+    """Refuse a run in which no paragraph counts in the shares, saying why."""
+    if reduction.n_paragraphs:
+        return
+    left = sum(sum(c.values()) for c in reduction.left_out.values())
+    raise InputError(f"no paragraph counts in the shares: all {left} were off topic or not in English "
+                     "(they can be counted on request)" if left else
+                     "no article paragraphs found to score: every line was furniture or empty")
+
+
+def language_note(reduction: Reduction, model: Model, options: ScoreOptions) -> str | None:
+    """The warning for paragraphs an English-only model cannot read, if there were any."""
+    if not reduction.non_english or model.meta.multilingual:
+        return None
+    counted = " (counted in them on request)" if options.include_other_languages else ""
+    return (f"{reduction.non_english} paragraphs are not in English; the model's embedder is English-only, so they "
+            f"are left out of the shares{counted}; see the 'lang' field in paragraphs.jsonl")
 
 
 def _fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, embedder: Embedder | None, warn: Warn):
