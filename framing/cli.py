@@ -296,7 +296,7 @@ def score(
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Compare every outlet with this one.")]
     = None,
     engine: Annotated[Engine, typer.Option("--engine", help="local, or ray: run on a Ray cluster (needs "
-                                           "pip install '.[ray]').")] = Engine.local,
+                                           "the ray extra: make ray).")] = Engine.local,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (ray://host:10001 or "
                                                    "auto); default: start a local cluster.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Ray engine: embedding actors (one GPU each "
