@@ -53,6 +53,7 @@ from framing.classify import (  # noqa: E402
     fit_head,
     head_input,
     out_of_fold_proba,
+    temper,
 )
 from framing.labels import Example, load_scheme, read_examples  # noqa: E402
 from framing.pipeline import make_embedder  # noqa: E402
@@ -147,7 +148,7 @@ def _real_copy(examples, X, y, E, groups, seed_rows, off, E_off, labels, options
     for a in articles:
         here, rest = art == a, art != a
         temperatures[a] = _fit_temperature(P[rest], Y[rest])
-        tempered[here] = _temper(P[here], temperatures[a])
+        tempered[here] = temper(P[here], temperatures[a])
         target = (np.bincount(Y[rest], minlength=len(labels)) + 1) / (rest.sum() + len(labels))
         corrected[here] = _reweight(P[here], target / train_prior[a])
     calibration = {
@@ -185,16 +186,9 @@ def _cluster_bootstrap(Y, P, art, labels) -> dict:
     return {name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for name, v in draws.items() if v}
 
 
-def _temper(P: np.ndarray, T: float) -> np.ndarray:
-    logits = np.log(np.clip(P, 1e-12, 1.0)) / T
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
-
-
 def _fit_temperature(P: np.ndarray, Y: np.ndarray) -> float:
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 161))
-    losses = [-np.log(np.clip(_temper(P, T)[np.arange(len(Y)), Y], 1e-12, 1)).mean() for T in grid]
+    losses = [-np.log(np.clip(temper(P, T)[np.arange(len(Y)), Y], 1e-12, 1)).mean() for T in grid]
     return float(grid[int(np.argmin(losses))])
 
 

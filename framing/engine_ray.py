@@ -57,14 +57,11 @@ from .pipeline import (
     paragraph_record,
 )
 from .readers import (
-    MANIFEST,
     ReadOptions,
-    _identity,
-    _iter_files,
     _read_file,
+    input_files,
     outlet_speller,
     read_aliases,
-    read_manifest,
 )
 from .records import Paragraph
 from .report import format_table, write_jsonl_record
@@ -276,25 +273,10 @@ def _merge(reduction: Reduction, parts: list[_Part]) -> None:
 
 def _files(paths: Sequence[Path], warn: Warn) -> tuple[list[dict], dict[Path, dict]]:
     """What read_documents walks, in its order: each file once, with its manifest entry."""
-    if not paths:
-        raise InputError("no input path given: name at least one file or folder")
-    for path in paths:
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder; check the path")
     items: list[dict] = []
     manifests: dict[Path, dict] = {}
-    read: dict[tuple[int, int], Path] = {}
-    for file in _iter_files(list(paths), warn):
-        identity = _identity(file)
-        if identity in read:
-            warn(f"skipped {file}: the same file as {read[identity]}, already read")
-            continue
-        if identity is not None:
-            read[identity] = file
-        if file.parent not in manifests:
-            manifests[file.parent] = read_manifest(file.parent / MANIFEST)
-            for name in sorted(n for n in manifests[file.parent] if not (file.parent / n).is_file()):
-                warn(f"{file.parent / MANIFEST} names {name}, which is not in the folder")
+    for file, manifest, _ in input_files(list(paths), warn):
+        manifests[file.parent] = manifest
         items.append({"file": len(items), "path": str(file), "parent": str(file.parent),
                       "entry": json.dumps(manifests[file.parent].get(file.name, {}))})
     return items, manifests

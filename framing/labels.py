@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,25 +87,27 @@ def scheme_path_for(labels: str | os.PathLike) -> Path:
     return path / SCHEME_FILE if path.is_dir() else path.parent / SCHEME_FILE
 
 
-def read_examples(path: str | os.PathLike, scheme: Scheme) -> list[Example]:
+def read_examples(path: str | os.PathLike, scheme: Scheme, what: str = "labelled set",
+                  wrong_label: Callable[[object], str] | None = None) -> list[Example]:
     """Read and validate a labelled set (a folder of JSONL files, or one file); every problem is reported
-    with its file and line. Training, auditing and evaluation all read labels through this."""
+    with its file and line. Training, auditing, evaluation and the relevance stage's off-topic set all
+    read labels through this; `what` names the set in messages, `wrong_label` words a label's refusal."""
     examples: list[Example] = []
     problems: list[str] = []
     for file in labelled_files(path):
         text = decode_bytes(file.read_bytes())
         if text is None:
-            raise LabelError(f"{file}: binary data, not a JSONL labelled set")
+            raise LabelError(f"{file}: binary data, not a JSONL {what}")
         for number, record in _records(text, file, problems):
-            example = _example(record, f"{file.name}:{number}", scheme, problems)
+            example = _example(record, f"{file.name}:{number}", scheme, problems, wrong_label)
             if example:
                 examples.append(example)
     problems += _duplicates(examples)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise LabelError(f"invalid labelled set: {shown}")
+        raise LabelError(f"invalid {what}: {shown}")
     if not examples:
-        raise LabelError(f"{path}: the labelled set is empty")
+        raise LabelError(f"{path}: the {what} is empty")
     return examples
 
 
@@ -115,7 +117,8 @@ def _records(text: str, file: Path, problems: list[str]):
     yield from iter_jsonl(text, file.name, bad_lines="skip", warn=note)
 
 
-def _example(record: object, where: str, scheme: Scheme, problems: list[str]) -> Example | None:
+def _example(record: object, where: str, scheme: Scheme, problems: list[str],
+             wrong_label: Callable[[object], str] | None = None) -> Example | None:
     if not isinstance(record, dict):
         problems.append(f"{where}: expected a JSON object")
         return None
@@ -124,7 +127,9 @@ def _example(record: object, where: str, scheme: Scheme, problems: list[str]) ->
         problems.append(f"{where}: empty or missing 'text'")
         return None
     if label not in scheme.labels:
-        problems.append(f"{where}: unknown label {label!r} (the scheme has {', '.join(scheme.labels)})")
+        refusal = wrong_label(label) if wrong_label else \
+            f"unknown label {label!r} (the scheme has {', '.join(scheme.labels)})"
+        problems.append(f"{where}: {refusal}")
         return None
     outlet = str(record.get("outlet") or "unknown")
     source = str(record.get("source") or "unknown")

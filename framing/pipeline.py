@@ -321,7 +321,8 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     """
     started = time.perf_counter()
     model = load_model(model_dir)
-    scorer = _fast_scorer(model, Path(model_dir), options, embedder, warn) if options.fast else None
+    scorer, fast_calibration = _fast_scorer(model, Path(model_dir), options, embedder, warn) if options.fast \
+        else (None, None)
     if scorer is None:
         embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension,
                                              warn)
@@ -347,7 +348,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
                     write_jsonl_record(stream, row)
         check_counted(reduction)
         progress("report", 1)
-        calibration = scorer.calibration if scorer else _calibration(Path(model_dir), model)
+        calibration = fast_calibration if scorer else _calibration(Path(model_dir), model)
         summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
                                            progress=lambda n: progress("aggregate", n))
         _keep_beside_reports(folder, Path(model_dir), model)
@@ -385,14 +386,14 @@ def language_note(reduction: Reduction, model: Model, options: ScoreOptions) -> 
 
 
 def _fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, embedder: Embedder | None, warn: Warn):
-    """The cascade: the static head scores everything, MiniLM (loaded only if needed) the uncertain rest."""
+    """The cascade (the static head scores everything, MiniLM, loaded only if needed, the uncertain rest),
+    and the calibration of the fast path's own out-of-fold probabilities."""
     fast = load_fast(model_dir, model)
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
     scorer = fast.scorer(static, model, lambda: embedder or make_embedder(
         model.embedder_name, options.cache, model.meta.embedder_dimension, warn))
-    scorer.calibration = fast.calibration
-    return scorer
+    return scorer, fast.calibration
 
 
 def paragraph_record(row: dict, document: dict, include_off_topic: bool, include_languages: bool) -> dict:

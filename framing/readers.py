@@ -57,21 +57,14 @@ def _ignore(message: str) -> None:
     pass
 
 
-def read_documents(paths: Iterable[str | os.PathLike], options: ReadOptions = ReadOptions(),
-                   warn: Warn = _ignore) -> Iterator[Document]:
-    """Yield every document under `paths` (files and folders, recursively, in sorted order).
-
-    Each document gets a `key` unique in the run (its path, or path#N for record N of a
-    JSONL or Parquet file) and an outlet spelled one way however its sources spell it.
-    """
-    paths = [Path(p) for p in paths]
+def input_files(paths: list[Path], warn: Warn = _ignore) -> Iterator[tuple[Path, dict[str, dict[str, str]], bool]]:
+    """Every file to read under `paths`, in order, each once: (file, its folder's manifest, whether it is
+    the first file of that folder). Both engines walk their inputs through this."""
     if not paths:
         raise InputError("no input path given: name at least one file or folder")
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: no such file or folder; check the path")
-    canonical = outlet_speller(read_aliases(options.aliases) if options.aliases else {})
-    n_files = n_documents = 0
     manifests: dict[Path, dict[str, dict[str, str]]] = {}
     read: dict[tuple[int, int], Path] = {}  # (device, inode) -> path: a file reached twice is read once
     for file in _iter_files(paths, warn):
@@ -81,14 +74,30 @@ def read_documents(paths: Iterable[str | os.PathLike], options: ReadOptions = Re
             continue
         if identity is not None:
             read[identity] = file
-        n_files += 1
-        if file.parent not in manifests:
+        first = file.parent not in manifests
+        if first:
             manifests[file.parent] = read_manifest(file.parent / MANIFEST)
-            for row in manifests[file.parent].values():  # a manifest's spelling wins over its folder's records
-                canonical(row["outlet"])
             for name in sorted(n for n in manifests[file.parent] if not (file.parent / n).is_file()):
                 warn(f"{file.parent / MANIFEST} names {name}, which is not in the folder")
-        for document in _read_file(file, manifests[file.parent].get(file.name, {}), options, warn, canonical):
+        yield file, manifests[file.parent], first
+
+
+def read_documents(paths: Iterable[str | os.PathLike], options: ReadOptions = ReadOptions(),
+                   warn: Warn = _ignore) -> Iterator[Document]:
+    """Yield every document under `paths` (files and folders, recursively, in sorted order).
+
+    Each document gets a `key` unique in the run (its path, or path#N for record N of a
+    JSONL or Parquet file) and an outlet spelled one way however its sources spell it.
+    """
+    paths = [Path(p) for p in paths]
+    canonical = outlet_speller(read_aliases(options.aliases) if options.aliases else {})
+    n_files = n_documents = 0
+    for file, manifest, first_in_folder in input_files(paths, warn):
+        n_files += 1
+        if first_in_folder:
+            for row in manifest.values():  # a manifest's spelling wins over its folder's records
+                canonical(row["outlet"])
+        for document in _read_file(file, manifest.get(file.name, {}), options, warn, canonical):
             n_documents += 1
             yield document
     if n_files and not n_documents:  # every file was binary, too large, unreadable or held no record

@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LabelError, ModelError
-from .labels import Example
-from .readers import decode_bytes, iter_jsonl
+from .labels import Example, Scheme, read_examples
 
 OFF_TOPIC = "off_topic"
 RELEVANCE_FILE = "relevance.json"  # its name in the model folder
@@ -55,47 +54,15 @@ def off_topic_path(labels: str | os.PathLike) -> Path:
 
 
 def read_off_topic(path: str | os.PathLike) -> list[Example]:
-    """Read and validate the off-topic paragraphs (JSONL, "label": "off_topic"); every problem is reported
-    with its file and line, as `labels.read_examples` does."""
+    """Read and validate the off-topic paragraphs (JSONL, "label": "off_topic") with the labelled set's
+    reader: every problem is reported with its file and line."""
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"{path}: no off-topic paragraphs here; add them (records with \"label\": "
                          f"\"{OFF_TOPIC}\") to train the relevance stage", option="labels")
-    text = decode_bytes(path.read_bytes())
-    if text is None:
-        raise LabelError(f"{path}: binary data, not a JSONL file of off-topic paragraphs")
-    examples: list[Example] = []
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    for number, record in iter_jsonl(text, path.name, bad_lines="skip",
-                                     warn=lambda message: problems.append(message.removeprefix("skipped "))):
-        where = f"{path.name}:{number}"
-        if not isinstance(record, dict):
-            problems.append(f"{where}: expected a JSON object")
-            continue
-        body, label = record.get("text"), record.get("label")
-        if not isinstance(body, str) or not body.strip():
-            problems.append(f"{where}: empty or missing 'text'")
-            continue
-        if label != OFF_TOPIC:
-            problems.append(f"{where}: label {label!r}, expected {OFF_TOPIC!r} (framing labels belong in the "
-                            "labelled set)")
-            continue
-        body = " ".join(body.split())
-        if body.casefold() in seen:
-            problems.append(f"{where}: duplicate text, same text as {seen[body.casefold()]}")
-            continue
-        seen[body.casefold()] = where
-        outlet = str(record.get("outlet") or "unknown")
-        examples.append(Example(text=body, label=OFF_TOPIC, outlet=outlet, source=str(record.get("source") or
-                                "unknown"), group=str(record.get("batch") or record.get("doc") or outlet),
-                                where=where, id=str(record.get("id") or where)))
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise LabelError(f"invalid off-topic set: {shown}")
-    if not examples:
-        raise LabelError(f"{path}: the off-topic set is empty")
-    return examples
+    return read_examples(path, Scheme(name="relevance", labels=(OFF_TOPIC,), definitions={}), what="off-topic set",
+                         wrong_label=lambda label: f"label {label!r}, expected {OFF_TOPIC!r} (framing labels belong "
+                                                   "in the labelled set)")
 
 
 def check_disjoint(on_topic: Sequence[Example], off_topic: Sequence[Example]) -> None:

@@ -24,14 +24,17 @@ def write_jsonl_record(stream: IO[str], record: dict) -> None:
 
 
 def outlets_json(summaries: Sequence[OutletSummary], comparisons: Sequence = (), interval_note: str = "") -> str:
+    return json.dumps(outlets_document(summaries, comparisons, interval_note), indent=2, ensure_ascii=False) + "\n"
+
+
+def outlets_document(summaries: Sequence[OutletSummary], comparisons: Sequence = (), interval_note: str = "") -> dict:
     """The per-outlet answer: shares, corrected prevalence with intervals, and outlet-vs-outlet differences."""
     rows = [dict(asdict(s), ci={k: list(v) for k, v in s.ci.items()},
                  prevalence_ci={k: list(v) for k, v in s.prevalence_ci.items()}) for s in summaries]
     differences = [{"outlet": c.outlet, "other": c.other, "label": c.label, "difference": round(float(c.difference), 6),
                     "ci": [round(float(c.ci[0]), 6), round(float(c.ci[1]), 6)], "excludes_zero": bool(c.excludes_zero),
                     "mode": str(c.mode)} for c in comparisons]
-    document = {"outlets": rows, "comparisons": differences, "interval_note": interval_note}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return {"outlets": rows, "comparisons": differences, "interval_note": interval_note}
 
 
 def _cell(summary: OutletSummary, label: str, corrected: bool = True) -> str:

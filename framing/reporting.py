@@ -21,7 +21,7 @@ from .files import ReportFolder
 from .passages import PassageIndex
 from .quotes import VoiceTally
 from .records import OutletSummary
-from .report import format_table, markdown_report, outlets_json, write_jsonl_record
+from .report import markdown_report, outlets_document, write_jsonl_record
 from .vocabulary import VocabularyCounts, top_terms
 
 CALIBRATION_COPY = "calibration.json"  # beside the reports: `framing report` corrects shares without the model
@@ -117,9 +117,9 @@ def write_reports(folder: ReportFolder, reduction: Reduction, summaries: list[Ou
         for record in reduction.documents:
             tally = reduction.tallies[record["doc"]]
             write_jsonl_record(stream, dict(record, shares=document_shares(tally, labels) if tally.n else {}))
-    folder.write_text("outlets.json", outlets_json(summaries, comparisons, inputs.interval_note))
-    rows = json.loads(outlets_json(summaries, comparisons, inputs.interval_note))
-    for row in rows["outlets"]:
+    rows = outlets_document(summaries, comparisons, inputs.interval_note)
+    folder.write_text("outlets.json", json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    for row in rows["outlets"]:  # the spreadsheet and the page also show own voice against quotation
         row["voice"] = reduction.voices.shares(row["outlet"], labels)
     with folder.open("outlets.csv") as stream:
         write_outlets_csv(stream, rows["outlets"], labels)
@@ -188,7 +188,3 @@ def _evidence_item(reduction: Reduction, example, inputs: ReportInputs) -> dict:
             "url": document.get("url"), "index": example.index,
             "scores": dict(zip(reduction.labels, example.scores)), "voice": example.voice or None,
             "neighbours": neighbours}
-
-
-def terminal_table(summaries: list[OutletSummary], labels: Sequence[str]) -> str:
-    return format_table(summaries, labels)
