@@ -73,8 +73,12 @@ _REC_BITS = 32  # a document's order is (file number << 32) | record number: one
 _LAST = (1 << _REC_BITS) - 1  # the record number of a file's closing row (its trailing warnings)
 
 
+PARQUET_FOLDER = "paragraphs.parquet"  # with --format parquet: a folder of shards, as Spark and Ray write them
+SHARD_ROWS = 1_000_000  # rows per Parquet shard (~100-200 MB of paragraphs)
+
+
 class Format(StrEnum):
-    """How paragraphs are written: one JSONL file (as the local engine), or one Parquet file for large runs."""
+    """How paragraphs are written: one JSONL file (as the local engine), or Parquet shards for large runs."""
 
     JSONL = "jsonl"
     PARQUET = "parquet"
@@ -444,7 +448,8 @@ def _read_on_driver(documents, items: list[dict], manifests: dict[Path, dict], a
 
 def _write_paragraphs(ordered, folder: ReportFolder, fmt: Format, progress: Progress) -> Path:
     """Stream the scored records through the driver in reading order into paragraphs.jsonl, or into
-    paragraphs.parquet (plus a JSONL copy the CSV writer reads, removed before the commit). Returns the JSONL."""
+    paragraphs.parquet/, a folder of shards (plus a JSONL copy the CSV writer reads, removed before the commit).
+    Returns the JSONL."""
     jsonl = folder.path("paragraphs.jsonl" if fmt is Format.JSONL else ".paragraphs.tmp.jsonl")
     writer = None
     with open(jsonl, "w", encoding="utf-8", newline="\n") as stream:
@@ -453,8 +458,8 @@ def _write_paragraphs(ordered, folder: ReportFolder, fmt: Format, progress: Prog
             stream.writelines(line + "\n" for line in lines)
             if fmt is Format.PARQUET:
                 records = [json.loads(line) for line in lines]
-                writer = writer or _ParquetWriter(folder.path("paragraphs.parquet"), tuple(records[0]["scores"])
-                                                  if records else ())
+                writer = writer or _ParquetShards(folder.path(PARQUET_FOLDER), tuple(records[0]["scores"])
+                                                  if records else (), SHARD_ROWS)
                 writer.write(records)
             progress("embed", len(lines))
     if writer is not None:
@@ -462,28 +467,41 @@ def _write_paragraphs(ordered, folder: ReportFolder, fmt: Format, progress: Prog
     return jsonl
 
 
-class _ParquetWriter:
-    """paragraphs.parquet, one row group per batch: the JSONL records, with the scores as one column per label."""
+class _ParquetShards:
+    """paragraphs.parquet/part-00000.parquet, ...: the JSONL records, with the scores as one column per label,
+    a new shard every `shard_rows` rows (one row group per batch) so that no file grows without bound and
+    readers can take the shards in parallel; the names sort in reading order."""
 
-    def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
-        self.path, self.labels = path, labels
+    def __init__(self, folder: Path, labels: tuple[str, ...], shard_rows: int) -> None:
+        self.folder, self.labels, self.shard_rows = folder, labels, shard_rows
         self.schema = self.writer = None
+        self.shards = self.rows_in_shard = 0
 
     def write(self, records: list[dict]) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        if not records:
-            return
         flat = [{**{k: v for k, v in r.items() if k != "scores"},
                  **{f"score_{label}": r["scores"][label] for label in self.labels}} for r in records]
-        if self.schema is None:  # the first batch's types; a column it saw only as nulls is text
+        if flat and self.schema is None:  # the first batch's types; a column it saw only as nulls is text
             inferred = pa.Table.from_pylist(flat).schema
             self.schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
                                      for f in inferred])
-            self.writer = pq.ParquetWriter(self.path, self.schema)
-        self.writer.write_table(pa.Table.from_pylist(flat, schema=self.schema))
+        while flat:
+            if self.writer is None or self.rows_in_shard >= self.shard_rows:
+                self._next_shard()
+            part, flat = flat[:self.shard_rows - self.rows_in_shard], flat[self.shard_rows - self.rows_in_shard:]
+            self.writer.write_table(pa.Table.from_pylist(part, schema=self.schema))
+            self.rows_in_shard += len(part)
+
+    def _next_shard(self) -> None:
+        import pyarrow.parquet as pq
+
+        self.close()
+        self.folder.mkdir(exist_ok=True)
+        self.writer = pq.ParquetWriter(self.folder / f"part-{self.shards:05d}.parquet", self.schema)
+        self.shards, self.rows_in_shard = self.shards + 1, 0
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.writer = None

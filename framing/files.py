@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,6 +31,8 @@ REPORT_FILES = frozenset({"paragraphs.jsonl", "documents.jsonl", "dropped.jsonl"
                           "report.html", "outlets.csv", "paragraphs.csv", "calibration.json", "labelled.json",
                           "paragraphs.parquet"})
 REPORT_SUFFIXES = (".png",)
+REPORT_FOLDERS = frozenset({"paragraphs.parquet"})  # --format parquet: a folder of shards
+SHARD_NAME = re.compile(r"part-\d{5,}\.parquet")
 LOCK_SUFFIX = ".lock"
 
 
@@ -193,8 +196,14 @@ def check_reports_folder(out: Path, inputs: Iterable[Path] = (), protected: Iter
 
 
 def _is_reports_folder(folder: Path) -> bool:
-    return all(entry.is_file() and (entry.name in REPORT_FILES or entry.name.endswith(REPORT_SUFFIXES))
-               for entry in folder.iterdir())
+    return all(_is_report_entry(entry) for entry in folder.iterdir())
+
+
+def _is_report_entry(entry: Path) -> bool:
+    if entry.is_dir() and not entry.is_symlink():  # only the Parquet shards' folder, holding shards alone
+        return entry.name in REPORT_FOLDERS and all(SHARD_NAME.fullmatch(part.name) and part.is_file()
+                                                   for part in entry.iterdir())
+    return entry.is_file() and (entry.name in REPORT_FILES or entry.name.endswith(REPORT_SUFFIXES))
 
 
 class ReportFolder:

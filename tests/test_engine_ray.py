@@ -32,6 +32,7 @@ import ray.cloudpickle  # noqa: E402
 
 from framing.cache import FILE_NAME, CachedEmbedder, EmbeddingCache  # noqa: E402
 from framing.engine_ray import score_paths_ray  # noqa: E402
+from framing.errors import OutputError  # noqa: E402
 from framing.pipeline import score_paths, train  # noqa: E402
 
 # Workers cannot import the test modules: ship the fake embedder and the factories below by value.
@@ -206,14 +207,20 @@ def test_an_actor_that_dies_mid_run_loses_and_duplicates_nothing(cluster, model,
     assert json.loads((out / "outlets.json").read_text()) == json.loads((local / "outlets.json").read_text())
 
 
-def test_parquet_output_holds_the_same_rows(cluster, model, inputs, tmp_path):
+def test_parquet_output_holds_the_same_rows_in_shards(cluster, model, inputs, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
+
+    from framing import engine_ray
 
     local_out, out = tmp_path / "local", tmp_path / "ray"
     score_paths([inputs[0]], model, local_out, embedder=FakeEmbedder())
+    monkeypatch.setattr(engine_ray, "SHARD_ROWS", 50)  # small shards, so that there are several
     score_paths_ray([inputs[0]], model, out, workers=1, format="parquet", embedder_factory=FakeEmbedder)
     assert not (out / "paragraphs.jsonl").exists() and not list(out.glob(".*"))
-    table = pq.read_table(out / "paragraphs.parquet").to_pylist()
+    shards = sorted((out / "paragraphs.parquet").iterdir())
+    sizes = [pq.read_metadata(shard).num_rows for shard in shards]
+    assert len(shards) > 1 and all(size == 50 for size in sizes[:-1]) and 0 < sizes[-1] <= 50
+    table = [row for shard in shards for row in pq.read_table(shard).to_pylist()]  # names sort in reading order
     expected = rows(local_out / "paragraphs.jsonl")
     assert [(r["doc"], r["index"], r["label"], r["text"]) for r in table] == \
         [(r["doc"], r["index"], r["label"], r["text"]) for r in expected]
@@ -221,3 +228,9 @@ def test_parquet_output_holds_the_same_rows(cluster, model, inputs, tmp_path):
     assert np.allclose([[r[f"score_{k}"] for k in labels] for r in table],
                        [[r["scores"][k] for k in labels] for r in expected], atol=1e-5)
     assert (out / "outlets.json").read_text() == (local_out / "outlets.json").read_text()
+    # A second run may replace framing's own shards folder, and only that: a stray file in it is the user's.
+    score_paths_ray([inputs[0]], model, out, workers=1, format="parquet", embedder_factory=FakeEmbedder)
+    (out / "paragraphs.parquet" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError):
+        score_paths_ray([inputs[0]], model, out, workers=1, format="parquet", embedder_factory=FakeEmbedder)
+    assert (out / "paragraphs.parquet" / "notes.txt").read_text() == "mine"
