@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-startup bench-scale ray \
+	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-startup bench-scale ray \
 	fast-embedder clean
 
 setup: $(STAMP)
@@ -36,7 +36,6 @@ test: $(STAMP) lint browser
 	$(BIN)/pytest
 
 bench-accuracy: $(STAMP)
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	$(BIN)/python bench/accuracy.py
 
 bench-throughput: $(STAMP)
@@ -57,6 +56,9 @@ bench-learning-curve: $(STAMP)
 
 bench-fastpath: $(STAMP) models/minilm-static-256/modules.json
 	$(BIN)/python bench/fastpath.py
+
+bench-fastpath-variants: $(STAMP) models/minilm-static-256/modules.json
+	$(BIN)/python bench/fastpath_variants.py
 
 ray: $(STAMP)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[ray]'

@@ -56,6 +56,7 @@ from framing.classify import (  # noqa: E402
     evaluate_predictions,
     fit_head,
     head_input,
+    held_out_proba,
     out_of_fold_proba,
 )
 from framing.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder  # noqa: E402
@@ -110,13 +111,9 @@ def main() -> int:
     stored_threshold = choose_threshold(oof_static[seed], oof_full[seed], y[seed], MAX_COST)  # train_fast's
 
     # (a) real copy: each seed article held out in turn
-    real_full, real_static = np.zeros((len(y), k)), np.zeros((len(y), k))
-    for article in sorted(set(groups[seed])):
-        held = seed & (groups == article)
-        for X, out in ((X_full, real_full), (X_static, real_static)):
-            head = fit_head(X[~held], y[~held], options)
-            out[np.ix_(held, head.classes_)] = head.predict_proba(X[held])
-    P_full, P_static, Y = real_full[seed], real_static[seed], y[seed]
+    P_full = held_out_proba(X_full, y, k, options, seed, groups)
+    P_static = held_out_proba(X_static, y, k, options, seed, groups)
+    Y = y[seed]
     log("real copy done")
     real_own_threshold = choose_threshold(P_static, P_full, Y, MAX_COST)
     # Nested: each article scored at the threshold its four fellow articles' held-out predictions choose.

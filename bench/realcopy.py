@@ -51,6 +51,7 @@ from framing.classify import (  # noqa: E402
     evaluate_predictions,
     expected_calibration_error,
     fit_head,
+    fit_temperature,
     head_input,
     out_of_fold_proba,
     temper,
@@ -147,7 +148,7 @@ def _real_copy(examples, X, y, E, groups, seed_rows, off, E_off, labels, options
     temperatures = {}
     for a in articles:
         here, rest = art == a, art != a
-        temperatures[a] = _fit_temperature(P[rest], Y[rest])
+        temperatures[a] = fit_temperature(P[rest], Y[rest])
         tempered[here] = temper(P[here], temperatures[a])
         target = (np.bincount(Y[rest], minlength=len(labels)) + 1) / (rest.sum() + len(labels))
         corrected[here] = _reweight(P[here], target / train_prior[a])
@@ -155,7 +156,7 @@ def _real_copy(examples, X, y, E, groups, seed_rows, off, E_off, labels, options
         "temperature_nested": {"ece": expected_calibration_error(Y, tempered),
                                "macro_f1": evaluate_predictions(Y, tempered, labels).macro_f1,
                                "per_article_T": temperatures},
-        "temperature_all_articles": _fit_temperature(P, Y),  # what a trained model would store
+        "temperature_all_articles": fit_temperature(P, Y),  # what a trained model would store
         "prior_correction_nested": {"ece": expected_calibration_error(Y, corrected),
                                     "macro_f1": evaluate_predictions(Y, corrected, labels).macro_f1},
     }
@@ -184,12 +185,6 @@ def _cluster_bootstrap(Y, P, art, labels) -> dict:
             if m.per_label[label]["support"]:
                 draws[label].append(m.per_label[label]["f1"])
     return {name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for name, v in draws.items() if v}
-
-
-def _fit_temperature(P: np.ndarray, Y: np.ndarray) -> float:
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 161))
-    losses = [-np.log(np.clip(temper(P, T)[np.arange(len(Y)), Y], 1e-12, 1)).mean() for T in grid]
-    return float(grid[int(np.argmin(losses))])
 
 
 def _reweight(P: np.ndarray, ratio: np.ndarray) -> np.ndarray:
