@@ -10,6 +10,7 @@ import pytest
 from framing.cascade import (
     CascadeScorer,
     choose_threshold,
+    choose_threshold_every_group,
     combine,
     curve,
     load_fast,
@@ -81,6 +82,24 @@ def test_choose_threshold_falls_back_to_full_model():
     static = _one_hot([1, 2, 0, 1], [0.9, 0.8, 0.7, 0.6])  # confidently wrong everywhere
     threshold = choose_threshold(static, full, y, max_cost=0.0)
     assert uncertain(static, threshold).all()
+
+
+def test_the_threshold_for_every_group_keeps_each_group_within_cost():
+    # Group a needs only its one unsure wrong row re-scored; group b's wrong row is surer (margin 0.5).
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    groups = np.array(["a"] * 4 + ["b"] * 4)
+    full = _one_hot(y, [0.6] * 8)
+    static_labels = y.copy()
+    static_labels[[0, 4]] = [2, 0]
+    static = _one_hot(static_labels, [0.05, 0.9, 0.8, 0.7, 0.5, 0.95, 0.85, 0.75])
+    pooled = choose_threshold(static, full, y, max_cost=0.2)
+    strict = choose_threshold_every_group(static, full, y, groups, max_cost=0.2)
+    for group in "ab":
+        rows = groups == group
+        f1 = macro_f1(y[rows], combine(static[rows], full[rows], strict).argmax(1), 3)
+        assert f1 >= macro_f1(y[rows], full[rows].argmax(1), 3) - 0.2
+    assert strict > pooled  # the pooled choice leaves group b's error in place
+    assert not uncertain(static[4:5], pooled)[0] and uncertain(static[4:5], strict)[0]
 
 
 def test_curve_groups_ties_and_ends_at_the_full_model():
