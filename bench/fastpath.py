@@ -1,6 +1,6 @@
 """The fast path: MiniLM, the static embedder alone, and the cascade (framing.cascade) at several thresholds.
 
-    make fast-embedder                        # once: models/minilm-static-256
+    make fast-embedder                        # once: models/minilm-static-vocab
     .venv/bin/python bench/fastpath.py        # writes bench/results/fastpath.json and fastpath.png
 
 Both embedders get the project's stacked head (framing.classify.fit_head(HeadOptions())).
@@ -73,7 +73,7 @@ from framing.pipeline import make_embedder  # noqa: E402
 from framing.scoring import detect_languages  # noqa: E402
 
 LABELS = ROOT / "labels"
-STATIC = ROOT / "models" / "minilm-static-256"
+STATIC = ROOT / "models" / "minilm-static-vocab"
 RESULTS = ROOT / "bench" / "results"
 GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)  # the curve's thresholds
 TIMED = (0.1, 0.2, 0.3, 0.5)  # thresholds timed besides the chosen ones

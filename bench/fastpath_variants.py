@@ -1,6 +1,6 @@
 """Fast-path variants that might close issue 21's gap: a learned deferral gate, an int8 MiniLM, a blend.
 
-    make fast-embedder                                # once: models/minilm-static-256
+    make fast-embedder                                # once: models/minilm-static-vocab
     .venv/bin/python bench/fastpath_variants.py       # writes bench/results/fastpath_variants.json
 
 The baseline is bench/fastpath.py's cascade: the static (model2vec) head on every paragraph, MiniLM's head on
@@ -83,7 +83,7 @@ from framing.labels import labelled_set_hash, load_scheme, read_examples  # noqa
 from framing.pipeline import make_embedder  # noqa: E402
 
 LABELS = ROOT / "labels"
-STATIC = ROOT / "models" / "minilm-static-256"
+STATIC = ROOT / "models" / "minilm-static-vocab"
 RESULTS = ROOT / "bench" / "results"
 MAX_COST, TARGET_RATIO = 0.01, 10.0
 SHARES = (0.05, 0.075, 0.10, 0.125, 0.15, 0.20, 0.25, 0.30)  # where the gates are compared at equal share

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 FRAMING = [sys.executable, "-m", "framing"]
-FAST_EMBEDDER = ROOT / "models" / "minilm-static-256"
+FAST_EMBEDDER = ROOT / "models" / "minilm-static-vocab"
 STATIC_PLUGIN = '''
 import hashlib, numpy as np
 class StaticEmbedder:
