@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-startup bench-scale ray \
+	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-fastpath-e2e bench-startup bench-scale ray \
 	fast-embedder clean
 
 setup: $(STAMP)
@@ -59,6 +59,9 @@ bench-fastpath: $(STAMP) models/minilm-static-vocab/modules.json
 
 bench-fastpath-variants: $(STAMP) models/minilm-static-vocab/modules.json
 	$(BIN)/python bench/fastpath_variants.py
+
+bench-fastpath-e2e: $(STAMP) models/minilm-static-vocab/modules.json
+	$(BIN)/python bench/fastpath_e2e.py
 
 ray: $(STAMP)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[ray]'
