@@ -36,6 +36,8 @@ DEFAULT_RULES = VoiceRules()
 # Opening and closing marks, in the order they are tried; straight quotes pair with themselves.
 QUOTE_PAIRS: tuple[tuple[str, str], ...] = (('"', '"'), ("“", "”"), ("«", "»"), ("„", "“"), ("„", "”"),
                                             ("‹", "›"), ("「", "」"))
+_CLOSER = {opening: closing for opening, closing in reversed(QUOTE_PAIRS)}  # the first pair listed wins
+_OPENING = re.compile("|".join(map(re.escape, _CLOSER)))
 
 ATTRIBUTION_VERBS = (
     "said", "says", "told", "tells", "stressed", "stresses", "added", "adds", "noted", "notes", "stated",
@@ -72,19 +74,16 @@ class VoiceScore:
 def quoted_spans(text: str, min_letters: int = 0) -> list[tuple[int, int]]:
     """(start, end) of each quotation, marks excluded; an unclosed mark quotes nothing."""
     spans = []
-    i = 0
-    while i < len(text):
-        pair = next(((o, c) for o, c in QUOTE_PAIRS if text.startswith(o, i)), None)
-        if pair is None:
-            i += 1
-            continue
-        end = text.find(pair[1], i + len(pair[0]))
+    match = _OPENING.search(text)
+    while match:  # jump from mark to mark: a scan letter by letter cost 2 ms a paragraph
+        start, closer = match.start(), _CLOSER[match.group()]
+        end = text.find(closer, match.end())
         if end < 0:
-            i += 1
+            match = _OPENING.search(text, start + 1)
             continue
-        if sum(ch.isalpha() for ch in text[i + 1:end]) >= min_letters:
-            spans.append((i + 1, end))
-        i = end + len(pair[1])
+        if sum(ch.isalpha() for ch in text[start + 1:end]) >= min_letters:
+            spans.append((start + 1, end))
+        match = _OPENING.search(text, end + len(closer))
     return spans
 
 
