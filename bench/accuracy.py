@@ -54,7 +54,6 @@ from sklearn.ensemble import StackingClassifier  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -66,6 +65,8 @@ from framing.classify import (  # noqa: E402
     evaluate_predictions,
     fit_temperature,
     head_input,
+    held_out_proba,
+    out_of_fold_proba,
     temper,
 )
 from framing.labels import load_scheme, read_examples  # noqa: E402
@@ -182,6 +183,11 @@ def _fit(candidate: Candidate, X: np.ndarray, y: np.ndarray):
         return candidate.build().fit(X, y)
 
 
+def _fitter(candidate: Candidate) -> Callable[[np.ndarray, np.ndarray, HeadOptions], object]:
+    """The candidate as framing.classify's folds fit a head (the options are the candidate's own)."""
+    return lambda X, y, _options: _fit(candidate, X, y)
+
+
 def _proba(model, X: np.ndarray, n_labels: int) -> np.ndarray:
     out = np.zeros((len(X), n_labels))
     out[:, model.classes_] = model.predict_proba(X)
@@ -204,11 +210,7 @@ def smooth(P: np.ndarray, articles: np.ndarray, order: np.ndarray, k: int, w: fl
 def real_copy(candidate: Candidate, s: Sets, X: np.ndarray) -> dict:
     rows = np.flatnonzero(s.real)
     articles = s.groups[rows]
-    P = np.zeros((len(rows), len(s.labels)))
-    for article in np.unique(articles):
-        held = s.real & (s.groups == article)
-        model = _fit(candidate, X[~held], s.y[~held])
-        P[articles == article] = _proba(model, X[held], len(s.labels))
+    P = held_out_proba(X, s.y, len(s.labels), HeadOptions(), s.real, s.groups, fit=_fitter(candidate))
     if candidate.smooth:
         P = smooth(P, articles, s.order[rows], *candidate.smooth)
     Y = s.y[rows]
@@ -232,10 +234,8 @@ def held_out_sets(candidate: Candidate, s: Sets, X: np.ndarray) -> dict:
 
 
 def grouped_cv(candidate: Candidate, s: Sets, X: np.ndarray) -> dict:
-    folds = StratifiedGroupKFold(n_splits=N_FOLDS, shuffle=True, random_state=SEED)
-    P = np.zeros((len(s.y), len(s.labels)))
-    for train, test in folds.split(X, s.y, s.groups):
-        P[test] = _proba(_fit(candidate, X[train], s.y[train]), X[test], len(s.labels))
+    P = out_of_fold_proba(X, s.y, len(s.labels), HeadOptions(n_folds=N_FOLDS, seed=SEED), groups=s.groups,
+                          fit=_fitter(candidate))
     return evaluate_predictions(s.y, P, s.labels).to_dict()
 
 

@@ -120,33 +120,6 @@ def fit_char_head(X, y, options):
         return head.fit(X, y)
 
 
-def char_held_out(X, y, k, options, held_out, groups):
-    """framing.classify.held_out_proba's loop, with the char head."""
-    import numpy as np
-
-    proba = np.zeros((int(held_out.sum()), k))
-    positions = np.flatnonzero(held_out)
-    for group in np.unique(groups[held_out]):
-        test = held_out & (groups == group)
-        head = fit_char_head(X[~test], y[~test], options)
-        proba[np.ix_(np.isin(positions, np.flatnonzero(test)), head.classes_)] = head.predict_proba(X[test])
-    return proba
-
-
-def char_out_of_fold(X, y, k, options, groups):
-    """framing.classify.out_of_fold_proba's grouped folds, with the char head."""
-    import numpy as np
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = StratifiedGroupKFold(n_splits=min(options.n_folds, len(np.unique(groups))), shuffle=True,
-                                 random_state=options.seed)
-    proba = np.zeros((len(y), k))
-    for train, test in folds.split(X, y, groups):
-        head = fit_char_head(X[train], y[train], options)
-        proba[np.ix_(test, head.classes_)] = head.predict_proba(X[test])
-    return proba
-
-
 def bench_main(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -197,8 +170,8 @@ def bench_main(args: argparse.Namespace) -> int:
             oof_proba[name] = out_of_fold_proba(X, y, k, options, groups=groups)
             heads[name] = fit_head(X[~seed], y[~seed], options)  # for timing: authored rows only
         else:
-            real_proba[name] = char_held_out(X, y, k, options, seed, groups)
-            oof_proba[name] = char_out_of_fold(X, y, k, options, groups)
+            real_proba[name] = held_out_proba(X, y, k, options, seed, groups, fit=fit_char_head)
+            oof_proba[name] = out_of_fold_proba(X, y, k, options, groups=groups, fit=fit_char_head)
             heads[name] = fit_char_head(X[~seed], y[~seed], options)
         log(f"{name}: real copy {evaluate_predictions(Y, real_proba[name], labels).macro_f1:.3f}, grouped CV "
             f"{evaluate_predictions(y, oof_proba[name], labels).macro_f1:.3f}")

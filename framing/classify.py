@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +36,7 @@ FORMAT_VERSION = 2  # 2: the head as JSON + plain arrays (1 was a skops file)
 HEAD_FILE, WEIGHTS_FILE, META_FILE, CARD_FILE = "head.json", "head.npz", "model.json", "MODEL_CARD.md"
 CALIBRATION_FILE = "calibration.json"  # grouped out-of-fold probabilities: what corrected prevalence needs
 TEXT, EMBEDDING = 0, slice(1, None)  # the columns of the head's input
+Fit = Callable[[np.ndarray, np.ndarray, "HeadOptions"], object]  # (X, y, options) -> a fitted classifier
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,10 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
 
 
 def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions,
-                      groups: np.ndarray | None = None) -> np.ndarray:
-    """Probabilities for every `head_input` row from a head that never saw it (stratified, or grouped k-fold)."""
+                      groups: np.ndarray | None = None, fit: Fit | None = None) -> np.ndarray:
+    """Probabilities for every `head_input` row from a head that never saw it (stratified, or grouped k-fold).
+    `fit(X, y, options)` fits another head on the same folds (default: fit_head)."""
+    fit = fit or fit_head
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     if groups is None:
@@ -176,20 +179,21 @@ def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: Head
         splits = folds.split(X, y, groups)
     proba = np.zeros((len(y), n_labels))
     for train, test in splits:
-        head = fit_head(X[train], y[train], options)
+        head = fit(X[train], y[train], options)
         proba[np.ix_(test, head.classes_)] = head.predict_proba(X[test])
     return proba
 
 
 def held_out_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions, held_out: np.ndarray,
-                   groups: np.ndarray) -> np.ndarray:
+                   groups: np.ndarray, fit: Fit | None = None) -> np.ndarray:
     """Probabilities for the rows in `held_out`, each of its groups predicted by a head fitted on every other
-    row (the other held-out groups included): real articles held out in turn."""
+    row (the other held-out groups included): real articles held out in turn. `fit` as out_of_fold_proba's."""
+    fit = fit or fit_head
     proba = np.zeros((int(held_out.sum()), n_labels))
     positions = np.flatnonzero(held_out)
     for group in np.unique(groups[held_out]):
         test = held_out & (groups == group)
-        head = fit_head(X[~test], y[~test], options)
+        head = fit(X[~test], y[~test], options)
         proba[np.ix_(np.isin(positions, np.flatnonzero(test)), head.classes_)] = head.predict_proba(X[test])
     return proba
 
