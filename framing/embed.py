@@ -7,6 +7,7 @@ commands that embed nothing (`--help`, `cache info`) start at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -49,8 +50,11 @@ def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
 
 
 def embedder_named(name: str) -> Embedder:
-    """A registered embedder, else the sentence-transformers model of that name or path."""
-    return _REGISTERED[name]() if name in _REGISTERED else SentenceTransformerEmbedder(name)
+    """A registered embedder, else the model of that name or path: a static (model2vec) folder read with
+    numpy alone, any other with sentence-transformers."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]()
+    return StaticEmbedder(name) if is_static_folder(name) else SentenceTransformerEmbedder(name)
 
 
 class SentenceTransformerEmbedder:
@@ -105,6 +109,120 @@ class SentenceTransformerEmbedder:
             pieces += parts
             owners += [i] * len(parts)
         return pieces, np.asarray(owners)
+
+
+STATIC_MODULE = "StaticEmbedding"  # the sentence-transformers module a static folder consists of
+STATIC_BATCH = 4096  # texts tokenised at once: bounds their token lists
+
+
+def is_static_folder(name_or_path: str) -> bool:
+    """Is this a sentence-transformers folder of one StaticEmbedding module (and optionally Normalize)?
+
+    Such a model is a token table and a tokenizer: numpy and `tokenizers` compute it exactly, without
+    importing torch and sentence-transformers, which take longer to load than it takes to embed
+    thousands of paragraphs."""
+    return _static_modules(Path(name_or_path)) is not None
+
+
+def _static_modules(folder: Path) -> list[dict] | None:
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(modules, list) or not modules or not all(isinstance(m, dict) for m in modules):
+        return None
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    if kinds[0] != STATIC_MODULE or any(kind != "Normalize" for kind in kinds[1:]):
+        return None
+    return modules
+
+
+class StaticEmbedder:
+    """A static (model2vec) embedder: the mean of its tokens' vectors, L2-normalised.
+
+    The same arithmetic as sentence-transformers' StaticEmbedding (an EmbeddingBag of mean mode over the
+    tokenizer's ids without special tokens), but in float32 throughout, and with no truncation: a static
+    model reads a text of any length, so a long paragraph is averaged whole rather than cut at 512 tokens.
+    Only JSON, a tokenizer file and a safetensors table are read: loading runs no code."""
+
+    def __init__(self, path: str) -> None:
+        self.source = path
+        self.name = path
+        self._table: np.ndarray | None = None
+        self._tokenizer = None
+
+    @property
+    def fingerprint(self) -> str:
+        # "numpy": these vectors differ from sentence-transformers' float16 ones by ~5e-4, never mix them
+        return f"{self.name}@{_folder_digest(Path(self.source))}:numpy"
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load()[0].shape[1])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        table, tokenizer = self._load()
+        out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+        for start in range(0, len(texts), STATIC_BATCH):
+            encodings = tokenizer.encode_batch(list(texts[start:start + STATIC_BATCH]), add_special_tokens=False)
+            out[start:start + len(encodings)] = _mean_rows(table, [e.ids for e in encodings])
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)  # a text with no tokens stays a zero vector
+
+    def _load(self):
+        if self._table is None:
+            self._table, self._tokenizer = _load_static(self.source)
+        return self._table, self._tokenizer
+
+
+def _mean_rows(table: np.ndarray, ids: list[list[int]]) -> np.ndarray:
+    """float32[len(ids), d]: the mean of each id list's rows of the table (zeros for an empty list).
+
+    As a sparse (texts x vocabulary) matrix of 1/length weights times the table: 60x faster than
+    gathering every token's row and summing, and it never holds the gathered rows."""
+    from scipy.sparse import csr_matrix
+
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter((i for row in ids for i in row), dtype=np.int64, count=int(counts.sum()))
+    weights = np.repeat(1 / np.maximum(counts, 1), counts).astype(np.float32)
+    averaging = csr_matrix((weights, flat, np.concatenate([[0], np.cumsum(counts)])), shape=(len(ids), len(table)))
+    return np.asarray(averaging @ table, dtype=np.float32)  # a repeated token's weights add up
+
+
+@lru_cache(maxsize=4)  # one load per process and model, as for sentence-transformers models
+def _load_static(path: str):
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    folder = Path(path) / _static_modules(Path(path))[0].get("path", ".")
+    try:
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        weights = load_file(str(folder / "model.safetensors"))
+    except Exception as error:  # tokenizers raises a bare Exception for a bad file, safetensors its own
+        raise ModelError(f"cannot load the static embedder {path!r} ({type(error).__name__}); rebuild it "
+                         "with `make fast-embedder`") from None
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    table = _token_table(weights, path)
+    if tokenizer.get_vocab_size() > len(table):
+        raise ModelError(f"the static embedder {path!r} has {len(table)} token vectors for a vocabulary of "
+                         f"{tokenizer.get_vocab_size()}; rebuild it with `make fast-embedder`")
+    return table, tokenizer
+
+
+def _token_table(weights: dict[str, np.ndarray], path: str) -> np.ndarray:
+    """One float32 row per token id: sentence-transformers' own key, or model2vec's table with its
+    optional token mapping and per-token weights folded in (as StaticEmbedding does on load)."""
+    if "embedding.weight" in weights:
+        return weights["embedding.weight"].astype(np.float32)
+    if "embeddings" not in weights:
+        raise ModelError(f"the static embedder {path!r} has no token table; rebuild it with `make fast-embedder`")
+    table = weights["embeddings"].astype(np.float32)
+    if "mapping" in weights:
+        table = table[weights["mapping"].astype(np.int64)]
+    if "weights" in weights:
+        table = table * weights["weights"].astype(np.float32)[:, None]
+    return np.ascontiguousarray(table)
 
 
 def _split_to_window(text: str, n_tokens: int, window: int) -> list[str]:
