@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import random
 import re
 import shutil
 from collections import Counter
@@ -95,6 +96,14 @@ def test_own_voice_stays_own_even_with_scare_quotes(text):
 def test_quoted_share_counts_letters_inside_marks():
     assert quotes.quoted_share("„abcd“ efgh") == pytest.approx(0.5)
     assert quotes.quoted_share('an "unclosed quote') == 0.0
+
+
+def test_letters_are_counted_as_str_isalpha_counts_them():
+    rng = random.Random(7)  # ASCII, accented and other scripts, digits that are not letters (², ½, Ⅻ)
+    alphabet = "aZ09 _-\"“”«»éßжД中あ²½Ⅻ٣\u0301\U00010400"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        assert quotes.count_letters(text) == sum(ch.isalpha() for ch in text), repr(text)
 
 
 def test_thresholds_are_data():
