@@ -67,7 +67,7 @@ from framing.classify import (  # noqa: E402
     held_out_proba,
     out_of_fold_proba,
 )
-from framing.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder  # noqa: E402
+from framing.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, embedder_named  # noqa: E402
 from framing.labels import load_scheme, read_examples  # noqa: E402
 from framing.pipeline import make_embedder  # noqa: E402
 from framing.scoring import detect_languages  # noqa: E402
@@ -201,7 +201,7 @@ def _model(head, labels, embedder_name: str, dimension: int) -> Model:
 
 def _throughput(texts, full_model, static_model, static_name, thresholds, rounds) -> dict:
     full_embedder = SentenceTransformerEmbedder()  # uncached: embedding is what is timed
-    static_embedder = SentenceTransformerEmbedder(static_name)
+    static_embedder = embedder_named(static_name)  # numpy, as framing reads it
     full_embedder.embed(texts[:16])
     static_embedder.embed(texts[:16])  # load and warm both
     n = len(texts)

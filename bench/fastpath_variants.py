@@ -78,7 +78,7 @@ from framing.classify import (  # noqa: E402
     head_input,
     held_out_proba,
 )
-from framing.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder  # noqa: E402
+from framing.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, embedder_named  # noqa: E402
 from framing.labels import labelled_set_hash, load_scheme, read_examples  # noqa: E402
 from framing.pipeline import make_embedder  # noqa: E402
 
@@ -463,7 +463,7 @@ def _as_model(head, labels, dimension: int) -> Model:
 
 def _throughput(texts: list[str], heads: dict[str, Model], gates: dict, static_name: str, variants: dict,
                 rounds: int) -> dict:
-    embedders = {"minilm": SentenceTransformerEmbedder(), "static": SentenceTransformerEmbedder(static_name),
+    embedders = {"minilm": SentenceTransformerEmbedder(), "static": embedder_named(static_name),
                  "int8": QuantizedMiniLM(), "int8@128": QuantizedMiniLM(128),
                  "int8-pc": QuantizedMiniLM(per_channel=True)}  # uncached: embedding is timed
     for embedder in embedders.values():

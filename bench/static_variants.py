@@ -253,13 +253,13 @@ def throughput(texts, heads, configs, labels, rounds) -> dict:
     import numpy as np
 
     from framing.classify import Model, ModelMeta
-    from framing.embed import SentenceTransformerEmbedder
+    from framing.embed import SentenceTransformerEmbedder, embedder_named
 
     embedders, models = {}, {}
     for name, folder, _, _ in configs:
         source = None if folder == "minilm" else str(ROOT / folder)
         if source not in embedders:
-            embedders[source] = SentenceTransformerEmbedder() if source is None else SentenceTransformerEmbedder(source)
+            embedders[source] = SentenceTransformerEmbedder() if source is None else embedder_named(source)
             embedders[source].embed(texts[:16])  # load and warm
         meta = {"format_version": 2, "scheme": {"labels": list(labels)},
                 "embedder": {"name": embedders[source].name, "dimension": embedders[source].dimension}}
