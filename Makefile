@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-fastpath-e2e bench-startup bench-scale ray \
+	bench-realcopy bench-agreement bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-fastpath-e2e bench-startup bench-scale ray \
 	fast-embedder clean
 
 setup: $(STAMP)
@@ -50,6 +50,9 @@ bench-furniture: $(STAMP)
 
 bench-realcopy: $(STAMP)
 	$(BIN)/python bench/realcopy.py
+
+bench-agreement: $(STAMP)
+	$(BIN)/python bench/agreement.py
 
 bench-learning-curve: $(STAMP)
 	$(BIN)/python bench/learning_curve.py
