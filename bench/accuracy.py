@@ -69,8 +69,8 @@ from framing.classify import (  # noqa: E402
     out_of_fold_proba,
     temper,
 )
-from framing.labels import load_scheme, read_examples  # noqa: E402
-from framing.pipeline import REAL_SOURCES, make_embedder  # noqa: E402
+from framing.labels import REAL_SOURCES, load_scheme, read_examples  # noqa: E402
+from framing.pipeline import make_embedder  # noqa: E402
 from framing.relevance import fit_relevance, off_topic_path, read_off_topic  # noqa: E402
 
 LABELS = ROOT / "labels"

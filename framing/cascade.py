@@ -44,7 +44,7 @@ from .classify import (
 )
 from .embed import Embedder
 from .errors import ModelError
-from .labels import label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
+from .labels import REAL_SOURCES, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
 from .prevalence import Calibration
 from .records import Paragraph
 from .relevance import RELEVANCE_FILE, RelevanceModel, fit_relevance, off_topic_path, read_off_topic
@@ -52,7 +52,6 @@ from .scoring import ScoredBatch, detect_languages
 
 FAST_FOLDER = "fast"  # the static head's folder inside the main model folder
 MAX_COST = 0.01  # the macro-F1 the fast path may give up against the full model, on held-out data
-REAL_SOURCES = ("seed",)  # labelled paragraphs from real articles: what the threshold is chosen on
 
 
 # --- pure functions over probabilities ------------------------------------------------------------

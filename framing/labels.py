@@ -18,6 +18,8 @@ from pathlib import Path
 from .errors import LabelError
 from .readers import decode_bytes, iter_jsonl
 
+REAL_SOURCES = ("seed", "user", "real")  # labelled paragraphs taken from real articles, not written by us
+
 SCHEME_FILE = "scheme.json"
 
 

@@ -40,7 +40,7 @@ from .classify import (
 from .embed import DEFAULT_EMBEDDER, Embedder, embedder_named
 from .errors import InputError, OutputError
 from .files import ReportFolder, atomic_open
-from .labels import Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
+from .labels import REAL_SOURCES, Scheme, label_counts, labelled_set_hash, load_scheme, read_examples, scheme_path_for
 from .neighbours import build_index
 from .options import DEFAULT_LABELS, DEFAULT_MODEL, DEFAULT_OUT, CacheOptions, ScoreOptions
 from .prevalence import INTERVAL_NOTE, Calibration
@@ -96,9 +96,6 @@ class RealCopy:
         return {"metrics": self.metrics.to_dict(), "untempered": self.untempered.to_dict(),
                 "macro_f1_interval": list(self.macro_f1_interval), "articles": self.n_articles,
                 "temperature": self.temperature}
-
-
-REAL_SOURCES = ("seed", "user", "real")  # labelled paragraphs taken from real articles
 
 
 def _real_copy(X: np.ndarray, y: np.ndarray, examples, labels: tuple[str, ...], options: HeadOptions,

@@ -296,3 +296,27 @@ def test_train_fast_chooses_on_real_copy_rows(tmp_path, labels_folder, fake_embe
     assert on_all.oof["chosen_on"]["sources"] == "all" and on_all.oof["chosen_on"]["n"] == 45
     on_authored = train_fast(labels_folder, model_dir, StaticFake(fake_embedder), options, choose_on=("authored",))
     assert on_authored.oof["chosen_on"]["sources"] == ["authored"]
+
+
+def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headline(tmp_path, labels_folder,
+                                                                                   fake_embedder):
+    """`framing label` answers (source "user") are real copy: the fast path's threshold is chosen on them, as
+    the headline is measured on them (one constant, labels.REAL_SOURCES)."""
+    from framing.labels import REAL_SOURCES
+    from framing.pipeline import train
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    (folder / "scheme.json").write_text((labels_folder / "scheme.json").read_text())
+    rows = [json.loads(line) for line in (labels_folder / "set.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row["batch"] != "a":
+            row["source"] = "user"
+    (folder / "set.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    result = train(folder, tmp_path / "model", fake_embedder, options)
+    assert result.real_copy is not None and result.real_copy.n_articles == 2
+    fast = train_fast(folder, tmp_path / "model", StaticFake(fake_embedder), options)
+    assert "user" in REAL_SOURCES
+    assert fast.oof["chosen_on"]["sources"] == list(REAL_SOURCES)
+    assert fast.oof["chosen_on"]["n"] == sum(row["source"] == "user" for row in rows) == 30
