@@ -2,7 +2,7 @@
 
 The same stages, run as a Ray Dataset:
 
-    file paths -> read + segment (tasks, one file each) -> documents, materialised
+    file paths -> read + segment (tasks, one file each, or one range of lines of a large JSONL file) -> documents
     -> paragraphs -> de-duplicated per (outlet, text) (a groupby on the digest: the first by reading order wins)
     -> score_batch in an actor pool (one model and one embedder per actor, on a GPU where the cluster has one)
     -> per-document tallies (a groupby on the document) and per-block evidence, merged on the driver
@@ -39,6 +39,7 @@ import numpy as np
 from .cache import default_cache_dir
 from .classify import Model, load_model
 from .embed import Embedder
+from .encodings import sniff_encoding
 from .errors import FramingError, InputError
 from .files import ReportFolder
 from .options import DEFAULT_MODEL, DEFAULT_OUT, CacheOptions, ScoreOptions
@@ -57,6 +58,9 @@ from .pipeline import (
     paragraph_record,
 )
 from .readers import (
+    _HEAD_BYTES,
+    SUFFIX_FORMAT,
+    LineRange,
     ReadOptions,
     _read_file,
     input_files,
@@ -69,8 +73,14 @@ from .reporting import Reduction, aggregate, write_reports
 from .scoring import score_batch
 from .segment import segment
 
-_REC_BITS = 32  # a document's order is (file number << 32) | record number: one int64 that sorts in reading order
-_LAST = (1 << _REC_BITS) - 1  # the record number of a file's closing row (its trailing warnings)
+_REC_BITS = 32  # a document's order is (part number << 32) | record number: one int64 that sorts in reading order
+_LAST = (1 << _REC_BITS) - 1  # the record number of a part's closing row (its trailing warnings)
+
+# A JSONL file larger than this is read as ranges of lines of about this size, one task each, so that one huge
+# file is read and segmented in parallel: a range holds some 10,000-30,000 articles, enough to make a task's start
+# and the driver's per-range bookkeeping negligible, and a 10 GB file still makes some 160 tasks.
+RANGE_BYTES = 64 << 20
+_COUNT_CHUNK = 64 << 20  # the driver counts a large file's lines reading it in pieces this size
 
 
 PARQUET_FOLDER = "paragraphs.parquet"  # with --format parquet: a folder of shards, as Spark and Ray write them
@@ -120,18 +130,20 @@ EmbedderFactory = Callable[[], Embedder]
 # --- the stages (each runs on the cluster) -------------------------------------------------------------
 
 def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Iterator[dict]:
-    """One file -> one row per document (read and segmented), then a closing row with its last warnings.
+    """One part (a file, or a range of lines of one) -> one row per document (read and segmented), then a closing
+    row with its last warnings.
 
-    Outlets are spelled as this file alone would spell them; the driver re-spells them in reading order,
+    Outlets are spelled as this part alone would spell them; the driver re-spells them in reading order,
     so that the run's spelling is the local engine's. A framing error (a bad line under --bad-lines fail)
     becomes a row, raised by the driver in reading order.
     """
     notes: list[str] = []
-    base = int(item["file"]) << _REC_BITS
+    base = int(item["part"]) << _REC_BITS
+    lines = LineRange(int(item["start"]), int(item["end"]) if item["end"] >= 0 else None, int(item["first_line"]))
     number = 0
     try:
         for document in _read_file(Path(item["path"]), json.loads(item["entry"]), options, notes.append,
-                                   outlet_speller(dict(aliases))):
+                                   outlet_speller(dict(aliases)), lines):
             segmented = segment(document)
             yield {"kind": "doc", "order": base | number, "key": document.key,
                    "record": json.dumps(_document_record(document, document.key, segmented, 0, 0)),
@@ -139,7 +151,8 @@ def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Ite
                    "dropped": json.dumps([[d.line, d.reason, d.text] for d in segmented.dropped_lines]),
                    "n": len(segmented.paragraphs), "suspicious": segmented.suspicious or "",
                    "notes": json.dumps(notes), "error": b""}
-            notes, number = [], number + 1
+            notes.clear()  # not a new list: the reader appends to this one
+            number += 1
     except FramingError as error:
         yield _closing_row(base | _LAST, notes, pickle.dumps(error), "error")
         return
@@ -276,31 +289,81 @@ def _merge(reduction: Reduction, parts: list[_Part]) -> None:
 # --- the driver --------------------------------------------------------------------------------------
 
 def _files(paths: Sequence[Path], warn: Warn) -> tuple[list[dict], dict[Path, dict]]:
-    """What read_documents walks, in its order: each file once, with its manifest entry."""
+    """What read_documents walks, in its order: each file once, with its manifest entry, as one part, or as
+    ranges of lines (split_jsonl) for a large JSONL file; parts are numbered in reading order."""
     items: list[dict] = []
     manifests: dict[Path, dict] = {}
     for file, manifest, _ in input_files(list(paths), warn):
         manifests[file.parent] = manifest
-        items.append({"file": len(items), "path": str(file), "parent": str(file.parent),
-                      "entry": json.dumps(manifests[file.parent].get(file.name, {}))})
+        entry = json.dumps(manifest.get(file.name, {}))
+        ranges = split_jsonl(file, RANGE_BYTES) if SUFFIX_FORMAT[file.suffix.lower()] == "jsonl" else [LineRange()]
+        for lines in ranges:  # end -1: to the end of the file (a column of ints, never null)
+            items.append({"part": len(items), "path": str(file), "parent": str(file.parent), "entry": entry,
+                          "start": lines.start, "end": -1 if lines.end is None else lines.end,
+                          "first_line": lines.first_line})
     return items, manifests
+
+
+def split_jsonl(path: Path, range_bytes: int) -> list[LineRange]:
+    """A JSONL file cut into ranges of about `range_bytes`, each starting at a line start and numbered as the
+    local reader numbers its lines; the whole file as one range when it is smaller, or cannot be cut exactly.
+
+    The reader splits a UTF-8 file on b"\\n", and also ends a line at a lone CR (except inside a line too long
+    to read): counting b"\\n" numbers the lines exactly only in a file without a lone CR. A file with one, or
+    one that cannot be cut on bytes (UTF-16, binary), or cannot be read (the reader warns), is read whole.
+    """
+    whole = [LineRange()]
+    try:
+        if path.stat().st_size <= range_bytes:
+            return whole
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if sniff_encoding(stream.read(_HEAD_BYTES), size) != "utf-8":
+                return whole
+            stream.seek(0)
+            step = -(-size // -(-size // range_bytes))  # even ranges: 65 MiB is two of 32.5, not 64 and 1
+            starts = [(0, 1)]  # (offset, line number) of each range's first line
+            target = step
+            offset = newlines = lone_cr = 0  # before this chunk
+            ends_in_cr = False
+            while chunk := stream.read(_COUNT_CHUNK):
+                lone_cr += chunk.count(b"\r") - chunk.count(b"\r\n") - (ends_in_cr and chunk.startswith(b"\n"))
+                ends_in_cr = chunk.endswith(b"\r")
+                position, before = 0, newlines  # b"\n" in the file before chunk[position]
+                while target - 1 < offset + len(chunk):  # the first line start at or after target
+                    found = chunk.find(b"\n", max(0, target - 1 - offset))
+                    if found < 0:
+                        break
+                    before += chunk.count(b"\n", position, found + 1)
+                    position = found + 1
+                    starts.append((offset + position, before + 1))
+                    target = offset + position + step
+                newlines += chunk.count(b"\n")
+                offset += len(chunk)
+    except OSError:
+        return whole
+    starts = [(start, line) for start, line in starts if start < offset]
+    if lone_cr or len(starts) < 2:
+        return whole
+    ends = [start for start, _ in starts[1:]] + [None]
+    return [LineRange(start, end, line) for (start, line), end in zip(starts, ends)]
 
 
 def _run_spellings(rows: list[dict], items: list[dict], manifests: dict[Path, dict],
                    aliases: dict[str, str]) -> dict[str, str]:
-    """Each file's outlet spelling -> the run's, replaying read_documents' speller in reading order."""
+    """Each part's outlet spelling -> the run's, replaying read_documents' speller in reading order."""
     canonical = outlet_speller(dict(aliases))
     spellings: dict[str, str] = {}
     folders: set[str] = set()
-    by_file: dict[int, list[dict]] = {}
+    by_part: dict[int, list[dict]] = {}
     for row in rows:
-        by_file.setdefault(row["order"] >> _REC_BITS, []).append(row)
+        by_part.setdefault(row["order"] >> _REC_BITS, []).append(row)
     for item in items:
         if item["parent"] not in folders:  # a manifest's spelling wins over its folder's records
             folders.add(item["parent"])
             for entry in manifests[Path(item["parent"])].values():
                 canonical(entry["outlet"])
-        for row in by_file.get(item["file"], []):
+        for row in by_part.get(item["part"], []):
             record = row["record"]
             for name in (record["outlet"], record["publisher"]):
                 if name:
@@ -441,7 +504,8 @@ def _read_on_driver(documents, items: list[dict], manifests: dict[Path, dict], a
             reduction.add_document(record)
             n_paragraphs += int(row["n"])
     if not reduction.documents:
-        raise InputError(f"no readable documents under the given paths: all {len(items)} file(s) were skipped or "
+        n_files = len({item["path"] for item in items})
+        raise InputError(f"no readable documents under the given paths: all {n_files} file(s) were skipped or "
                          "empty (see the warnings)")
     return reduction, spellings, n_paragraphs
 

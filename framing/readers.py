@@ -53,6 +53,16 @@ class ReadOptions:
             raise ValueError(f"max_bytes must be at least 1, not {self.max_bytes}")
 
 
+@dataclass(frozen=True)
+class LineRange:
+    """The lines of a file whose first byte lies in [start, end) (end None: to the end of the file), numbered
+    from `first_line`. `start` must be a line start; only a UTF-8 file, split on b"\\n", is read in ranges."""
+
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+
 def _ignore(message: str) -> None:
     pass
 
@@ -188,10 +198,11 @@ def _walk(folder: Path, root: Path, seen: set[Path], warn: Warn) -> Iterator[Pat
 
 
 def _read_file(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn,
-               canonical: Canonical) -> Iterator[Document]:
+               canonical: Canonical, lines: LineRange = LineRange()) -> Iterator[Document]:
+    """One file's documents; of a UTF-8 JSONL file, only those in `lines` (the Ray engine reads one in ranges)."""
     fmt = SUFFIX_FORMAT[path.suffix.lower()]
     if fmt == "jsonl":
-        yield from _jsonl_documents(path, entry, options, warn, canonical)
+        yield from _jsonl_documents(path, entry, options, warn, canonical, lines)
         return
     if fmt == "parquet":
         yield from _parquet_documents(path, entry, options, warn, canonical)
@@ -258,7 +269,7 @@ _SKIP_CHUNK = 1 << 20  # an over-long line is read past in pieces this size, nev
 
 
 def _jsonl_documents(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn,
-                     canonical: Canonical) -> Iterator[Document]:
+                     canonical: Canonical, lines: LineRange = LineRange()) -> Iterator[Document]:
     """Stream a JSONL file one line at a time; a line over the limit is one article too long, not a bad file."""
     try:
         stream = path.open("rb")
@@ -268,11 +279,11 @@ def _jsonl_documents(path: Path, entry: dict[str, str], options: ReadOptions, wa
     with stream:
         try:
             encoding = sniff_encoding(stream.read(_HEAD_BYTES), os.fstat(stream.fileno()).st_size)
-            stream.seek(0)
+            stream.seek(lines.start)
             if encoding is None:
                 warn(f"skipped {path}: binary data, not text")
                 return
-            for number, line in _jsonl_lines(stream, encoding, path, options.max_bytes, warn):
+            for number, line in _jsonl_lines(stream, encoding, path, options.max_bytes, warn, lines):
                 value = _parse_json_line(line, f"{path}:{number}", options.bad_lines, warn)
                 if value is _SKIP:
                     continue
@@ -289,24 +300,28 @@ def _jsonl_documents(path: Path, entry: dict[str, str], options: ReadOptions, wa
             warn(f"skipped the rest of {path}: cannot read ({error.strerror or error})")
 
 
-def _jsonl_lines(stream: IO[bytes], encoding: str, path: Path, max_bytes: int,
-                 warn: Warn) -> Iterator[tuple[int, str]]:
-    """(line number, cleaned line), numbered as decode_bytes(whole file).split("\n") would number them."""
+def _jsonl_lines(stream: IO[bytes], encoding: str, path: Path, max_bytes: int, warn: Warn,
+                 lines: LineRange = LineRange()) -> Iterator[tuple[int, str]]:
+    """(line number, cleaned line), numbered as decode_bytes(whole file).split("\n") would number them.
+
+    A UTF-8 stream is read from where it stands (`lines.start`) while lines start before `lines.end`."""
     if encoding == "utf-8":  # UTF-8, or cp1252 where a line is not UTF-8: split on the byte b"\n"
-        number = 0
+        number = lines.first_line - 1
         for raw, length in _bounded_lines(stream, max_bytes, (b"\r\n", b"\n")):
             if raw is None:
                 number += 1
                 warn(f"skipped {path}:{number}: {length:,} bytes is larger than the {max_bytes:,}-byte limit "
                      "for one article")
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                line = raw.decode("cp1252", errors="replace").replace("\ufffd", "")
-            for part in clean_text(line).split("\n"):  # a lone CR ends a line too
-                number += 1
-                yield number, part
+            else:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    line = raw.decode("cp1252", errors="replace").replace("\ufffd", "")
+                for part in clean_text(line).split("\n"):  # a lone CR ends a line too
+                    number += 1
+                    yield number, part
+            if lines.end is not None and stream.tell() >= lines.end:  # the next line is the next range's
+                return
         return
     # UTF-16 and UTF-32 cannot be split on a byte; the text layer also turns every line ending into \n
     width = 4 if "32" in encoding else 2

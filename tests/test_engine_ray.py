@@ -1,5 +1,5 @@
 """The Ray engine (framing.engine_ray) on a local cluster: the local engine's outputs, and no paragraph lost or
-doubled when an embedding actor dies mid-run.
+doubled when an embedding actor dies mid-run or when a large JSONL file is read in ranges of lines.
 
 One local cluster (2 CPUs) for the module; the embedder is the fake one (built in each actor from a picklable
 factory), the model is trained on it from a slice of the labelled set. Skipped without Ray, except in CI.
@@ -30,10 +30,13 @@ import conftest  # noqa: E402
 import ray  # noqa: E402
 import ray.cloudpickle  # noqa: E402
 
+from framing import engine_ray  # noqa: E402
 from framing.cache import FILE_NAME, CachedEmbedder, EmbeddingCache  # noqa: E402
-from framing.engine_ray import score_paths_ray  # noqa: E402
-from framing.errors import OutputError  # noqa: E402
+from framing.engine_ray import score_paths_ray, split_jsonl  # noqa: E402
+from framing.errors import InputError, OutputError  # noqa: E402
+from framing.options import ScoreOptions  # noqa: E402
 from framing.pipeline import score_paths, train  # noqa: E402
+from framing.readers import LineRange, ReadOptions, _read_file, outlet_speller  # noqa: E402
 
 # Workers cannot import the test modules: ship the fake embedder and the factories below by value.
 ray.cloudpickle.register_pickle_by_value(conftest)
@@ -234,3 +237,150 @@ def test_parquet_output_holds_the_same_rows_in_shards(cluster, model, inputs, tm
     with pytest.raises(OutputError):
         score_paths_ray([inputs[0]], model, out, workers=1, format="parquet", embedder_factory=FakeEmbedder)
     assert (out / "paragraphs.parquet" / "notes.txt").read_text() == "mine"
+
+
+# --- a large JSONL file, read in ranges of lines ------------------------------------------------------------
+
+def _lines_file(path: Path, ending: bytes, final: bool, bom: bool = False) -> bytes:
+    """Records, blank and white lines, a malformed line, a record without text, an over-long record and a line
+    that is not UTF-8: every kind of line the reader numbers, each kind at several places."""
+    lines = []
+    for number in range(12):
+        lines.append(json.dumps({"id": f"r{number}", "text": f"Record {number} says the port reopened."}).encode())
+        lines.append([b"", b"   ", b"{not json", b'{"title": "no text"}', b'{"text": "' + b"long " * 30 + b'"}',
+                      b'{"text": "caf\xe9 owners met the mayor"}'][number % 6])
+    data = (b"\xef\xbb\xbf" if bom else b"") + ending.join(lines) + (ending if final else b"")
+    path.write_bytes(data)
+    return data
+
+
+def _read_in(path: Path, ranges: list[LineRange], options: ReadOptions) -> tuple[list[tuple], list[str]]:
+    warnings: list[str] = []
+    documents = [(d.key, d.id, d.text) for lines in ranges
+                 for d in _read_file(path, {}, options, warnings.append, outlet_speller({}), lines)]
+    return documents, warnings
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("final", [True, False])
+@pytest.mark.parametrize("bom", [False, True])
+@pytest.mark.parametrize("chunk", [None, 5])  # 5: the driver's count reads in pieces that cut lines and CRLFs
+def test_ranges_cut_anywhere_lose_and_double_no_line(tmp_path, monkeypatch, ending, final, bom, chunk):
+    if chunk:
+        monkeypatch.setattr(engine_ray, "_COUNT_CHUNK", chunk)
+    path = tmp_path / "feed.jsonl"
+    data = _lines_file(path, ending, final, bom)
+    options = ReadOptions(bad_lines="skip", max_bytes=100)
+    whole = _read_in(path, [LineRange()], options)
+    assert len(whole[0]) == 12 + 2 and len(whole[1]) == 2 * 3  # records and the cp1252 lines; 3 kinds skipped
+    line_starts = {i + 1 for i, byte in enumerate(data[:-1]) if byte == ord("\n")}
+    cuts: set[int] = set()
+    for range_bytes in range(1, len(data) + 2):  # every cut target, at a line start or inside a line
+        ranges = split_jsonl(path, range_bytes)
+        if range_bytes >= len(data):
+            assert ranges == [LineRange()]
+        elif range_bytes < 40:
+            assert len(ranges) > 1
+        assert ranges[0].start == 0 and ranges[0].first_line == 1 and ranges[-1].end is None
+        for before, after in zip(ranges, ranges[1:]):
+            assert before.end == after.start and after.start in line_starts
+            assert after.first_line == 1 + data[:after.start].count(b"\n")
+        cuts.update(r.start for r in ranges[1:])
+        assert _read_in(path, ranges, options) == whole, range_bytes
+    assert cuts == line_starts  # each line start was a cut, from a target on it and from targets inside lines
+
+
+def test_a_file_whose_lines_cannot_be_numbered_by_newlines_is_not_split(tmp_path):
+    lone_cr = tmp_path / "lone-cr.jsonl"
+    lone_cr.write_bytes(b'{"text": "one"}\r{"text": "two"}\n{"text": "three"}\n' * 20)
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_text('{"text": "one"}\n' * 50, encoding="utf-16")
+    one_line = tmp_path / "one-line.jsonl"
+    one_line.write_text(json.dumps({"text": "word " * 200}), encoding="utf-8")
+    for path in (lone_cr, utf16, one_line):
+        assert split_jsonl(path, 16) == [LineRange()], path
+    assert len(split_jsonl(lone_cr.with_name("plain.jsonl"), 16)) == 1  # a missing file: read whole, warned there
+
+
+BIG_RECORDS = 2000
+BAD_AT = 600  # index of the malformed line among the records: in the second of five ranges
+
+
+def write_big_jsonl(path: Path, seed: int = 11) -> tuple[int, int]:
+    """One JSONL file of a few thousand authored records, one or two paragraphs each, outlets spelled several
+    ways (and some only by a syndication credit), repeats within outlets, blank lines, one over-long record and
+    one malformed line. Returns the malformed line's number and byte offset."""
+    rng = random.Random(seed)
+    earlier: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for number in range(BIG_RECORDS):
+        outlet = rng.choice(OUTLETS + [""])
+        paragraphs = []
+        for _ in range(rng.randint(1, 2)):
+            pool = earlier.get(outlet.lower().replace("  ", " "), [])
+            paragraphs.append(rng.choice(pool) if pool and rng.random() < 0.1 else _paragraph(rng))
+        earlier.setdefault(outlet.lower().replace("  ", " "), []).extend(paragraphs)
+        if not outlet:  # attributed by the credit: outlet MENAFN, its publisher spelled two ways
+            paragraphs.insert(0, f"(MENAFN- {rng.choice(['Khaama Press', 'khaama  press'])})")
+        record = {"id": f"big-{number}", "title": f"Bulletin {number}", "text": "\n\n".join(paragraphs)}
+        if outlet:
+            record["outlet"] = outlet
+        lines.append(json.dumps(record))
+        if number % 97 == 0:
+            lines.append("")
+    lines.insert(BAD_AT, '{"id": "broken", "text": "the wire cut off')
+    lines.insert(BAD_AT + 400, json.dumps({"id": "huge", "text": "filler " * 1000}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return BAD_AT + 1, len("\n".join(lines[:BAD_AT]).encode()) + 1
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> tuple[Path, int, int]:
+    path = tmp_path_factory.mktemp("big") / "wire.jsonl"
+    bad_line, bad_offset = write_big_jsonl(path)
+    return path, bad_line, bad_offset
+
+
+def _split_small(monkeypatch, path: Path, bad_offset: int) -> None:
+    """Make the engine cut `path` into five ranges, the malformed line in the second."""
+    monkeypatch.setattr(engine_ray, "RANGE_BYTES", path.stat().st_size // 4)
+    ranges = split_jsonl(path, engine_ray.RANGE_BYTES)
+    assert len(ranges) >= 4 and ranges[1].start <= bad_offset < ranges[1].end
+    assert len(engine_ray._files([path], lambda _: None)[0]) == len(ranges)  # one task each
+
+
+def test_a_large_jsonl_read_in_ranges_gives_the_local_engines_outputs(cluster, model, big, tmp_path, monkeypatch):
+    path, bad_line, bad_offset = big
+    _split_small(monkeypatch, path, bad_offset)
+    options = ScoreOptions(read=ReadOptions(bad_lines="skip", max_bytes=4000))
+    local_out, out = tmp_path / "local", tmp_path / "ray"
+    local_warnings: list[str] = []
+    ray_warnings: list[str] = []
+    score_paths([path], model, local_out, options, embedder=FakeEmbedder(), warn=local_warnings.append)
+    score_paths_ray([path], model, out, options, workers=2, batch_size=512, embedder_factory=FakeEmbedder,
+                    warn=ray_warnings.append)
+    expected = rows(local_out / "paragraphs.jsonl")
+    assert len(expected) > 2000 and {"MENAFN", "Harbour Ledger"} <= {row["outlet"] for row in expected}
+    assert any(row["publisher"] for row in expected)  # the credit names a publisher
+    assert_same_paragraphs(expected, rows(out / "paragraphs.jsonl"))
+    assert json.loads((out / "outlets.json").read_text()) == json.loads((local_out / "outlets.json").read_text())
+    assert rows(out / "documents.jsonl") == rows(local_out / "documents.jsonl")
+    assert (out / "dropped.jsonl").read_bytes() == (local_out / "dropped.jsonl").read_bytes()
+    for name in ("outlets.csv", "report.md"):  # the differences, the evidence picked, the documents
+        assert (out / name).read_bytes() == (local_out / name).read_bytes(), name
+    assert ray_warnings == local_warnings
+    assert any(w.startswith(f"skipped {path}:{bad_line}: malformed JSON") for w in ray_warnings)
+    assert any(w.startswith(f"skipped {path}:{bad_line + 400}: ") and "4,000-byte limit" in w for w in ray_warnings)
+
+
+def test_a_malformed_line_in_a_later_range_fails_with_its_true_line_number(cluster, model, big, tmp_path,
+                                                                           monkeypatch):
+    path, bad_line, bad_offset = big
+    _split_small(monkeypatch, path, bad_offset)
+    with pytest.raises(InputError) as local:
+        score_paths([path], model, tmp_path / "local", embedder=FakeEmbedder())
+    with pytest.raises(InputError) as remote:
+        score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
+    assert str(remote.value) == str(local.value)
+    assert str(remote.value).startswith(f"{path}:{bad_line}: malformed JSON")
+    assert remote.value.option == local.value.option == "bad_lines"
