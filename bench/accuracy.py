@@ -120,6 +120,15 @@ def _voice_rows(weight: float) -> Rows:
     return rows
 
 
+STATIC = ROOT / "models" / "minilm-static-vocab"  # make fast-embedder
+
+
+def _static_beside(texts: list[str], embeddings: np.ndarray) -> np.ndarray:
+    """The default head's rows with the static model's vectors beside MiniLM's: its vocabulary has the
+    labelled set's own words, which MiniLM's word pieces split."""
+    return head_input(texts, np.hstack([embeddings, make_embedder(str(STATIC)).embed(texts)]))
+
+
 def candidates() -> list[Candidate]:
     default = "default: build_head(HeadOptions())"
     return [
@@ -132,6 +141,8 @@ def candidates() -> list[Candidate]:
         Candidate("default, C=3", lambda: build_head(HeadOptions(C=3.0))),
         Candidate("default + character 3-6-grams (third base)", _with_characters),
         Candidate("default + voice features x3", lambda: build_head(HeadOptions()), rows=_voice_rows(3.0)),
+        *([Candidate("default + static-vocab vectors beside MiniLM's", lambda: build_head(HeadOptions()),
+                     rows=_static_beside)] if (STATIC / "modules.json").is_file() else []),
         Candidate("default + neighbour smoothing k=1 w=0.3", lambda: build_head(HeadOptions()), smooth=(1, 0.3),
                   note="real copy only"),
         Candidate("default + neighbour smoothing k=2 w=0.1", lambda: build_head(HeadOptions()), smooth=(2, 0.1),
@@ -275,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="leave out grouped CV (the slowest, least telling part)")
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", help="measure only the candidates whose name contains this (and the default)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
@@ -282,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[{time.perf_counter() - started:5.0f} s] {len(s.texts)} labelled paragraphs embedded", file=sys.stderr)
     results = []
     for candidate in candidates():
+        if args.only and args.only not in candidate.name and not candidate.name.startswith("default:"):
+            continue
         results.append(measure(candidate, s, args.quick))
         real = results[-1]["real_copy"]["metrics"]
         print(f"[{time.perf_counter() - started:5.0f} s] {candidate.name}: real copy {real['macro_f1']:.3f}",

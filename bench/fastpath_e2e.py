@@ -1,13 +1,14 @@
 """End to end: `framing score` with MiniLM, with the static model alone, and with `--fast`, on the same corpus.
 
     make fast-embedder
-    .venv/bin/python bench/fastpath_e2e.py [--n 2000]     # writes bench/results/fastpath_e2e.json
+    .venv/bin/python bench/fastpath_e2e.py [--n 2000 8000]     # writes bench/results/fastpath_e2e.json
 
 bench/fastpath.py times embed + classify; this times the whole command (start-up, reading, segmenting,
 scoring, every report) in a subprocess with an empty embedding cache, on N generated ~100-word paragraphs
-(bench/throughput.py's corpus). Three models are trained from labels/ into a temporary folder: the default
-(MiniLM), the same with --fast-embedder (the cascade), and a static-only model (--embedder). Run it alone:
-two cores are easily disturbed. The ratio, not the rate, is the figure to read.
+(bench/throughput.py's corpus), at several sizes: start-up costs weigh less on a larger input. Three
+models are trained from labels/ into a temporary folder: the default (MiniLM), the same with
+--fast-embedder (the cascade), and a static-only model (--embedder). Run it alone: two cores are easily
+disturbed. The ratio, not the rate, is the figure to read.
 """
 
 from __future__ import annotations
@@ -35,33 +36,43 @@ def run(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def time_paths(tmp: Path, n: int, env: dict[str, str]) -> dict[str, float]:
+    """Seconds of one `framing score` run per path on n paragraphs, each with an empty cache."""
+    corpus = tmp / f"corpus-{n}"
+    write_corpus(make_paragraphs(n), corpus)
+    seconds = {}
+    for name, model, extra in (("minilm", "minilm", []), ("static alone", "static", []),
+                               ("cascade (--fast)", "minilm", ["--fast"])):
+        cache = tmp / f"cache-{n}-{name.split()[0]}"  # empty: every paragraph embedded
+        seconds[name] = run(["score", str(corpus), "--model", str(tmp / model), "--out",
+                             str(tmp / f"out-{n}-{model}-{len(extra)}"), "--cache-dir", str(cache), *extra], env)
+        print(f"{n} paragraphs, {name}: {seconds[name]:.1f} s, {n / seconds[name]:.1f} paragraphs/s", file=sys.stderr)
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, nargs="+", default=[2000, 8000], help="corpus sizes, each timed")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fastpath_e2e.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        write_corpus(make_paragraphs(args.n), tmp / "corpus")
         train_env = dict(env, FRAMING_CACHE_DIR=str(tmp / "train-cache"))  # training embeds are not timed
         run(["train", "--model", str(tmp / "minilm"), "--fast-embedder", str(STATIC)], train_env)
         run(["train", "--model", str(tmp / "static"), "--embedder", str(STATIC)], train_env)
-        seconds = {}
-        for name, model, extra in (("minilm", "minilm", []), ("static alone", "static", []),
-                                   ("cascade (--fast)", "minilm", ["--fast"])):
-            cache = tmp / f"cache-{name.split()[0]}"  # empty: every paragraph embedded
-            seconds[name] = run(["score", str(tmp / "corpus"), "--model", str(tmp / model), "--out",
-                                 str(tmp / f"out-{model}-{len(extra)}"), "--cache-dir", str(cache), *extra], env)
-            print(f"{name}: {seconds[name]:.1f} s, {args.n / seconds[name]:.1f} paragraphs/s", file=sys.stderr)
+        sizes = {n: time_paths(tmp, n, env) for n in args.n}
     result = {"created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "n": args.n,
               "load_average_after": os.getloadavg(),
-              "rows": {name: {"seconds": round(s, 2), "paragraphs_per_s": round(args.n / s, 1),
-                              "ratio_vs_minilm": round(seconds["minilm"] / s, 2)} for name, s in seconds.items()}}
+              "sizes": {str(n): {name: {"seconds": round(s, 2), "paragraphs_per_s": round(n / s, 1),
+                                        "ratio_vs_minilm": round(seconds["minilm"] / s, 2)}
+                                 for name, s in seconds.items()} for n, seconds in sizes.items()}}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| path | seconds | paragraphs/s | x MiniLM |\n|---|---:|---:|---:|")
-    for name, row in result["rows"].items():
-        print(f"| {name} | {row['seconds']:.1f} | {row['paragraphs_per_s']:.1f} | {row['ratio_vs_minilm']:.1f} |")
+    print("| paragraphs | path | seconds | paragraphs/s | x MiniLM |\n|---:|---|---:|---:|---:|")
+    for n, rows in result["sizes"].items():
+        for name, row in rows.items():
+            print(f"| {n} | {name} | {row['seconds']:.1f} | {row['paragraphs_per_s']:.1f} | "
+                  f"{row['ratio_vs_minilm']:.1f} |")
     return 0
 
 

@@ -51,6 +51,7 @@ from .relevance import RELEVANCE_FILE, RelevanceModel, fit_relevance, off_topic_
 from .scoring import ScoredBatch, detect_languages
 
 FAST_FOLDER = "fast"  # the static head's folder inside the main model folder
+STATIC_OOF_FILE = "static_oof.json"  # the static head's own out-of-fold probabilities: any threshold's calibration
 MAX_COST = 0.01  # the macro-F1 the fast path may give up against the full model, on held-out data
 
 
@@ -230,18 +231,35 @@ class FastPath:
     """A model folder's `fast/` part, loaded and checked."""
 
     model: Model  # the static head
-    threshold: float
+    threshold: float  # the trained one
     relevance: RelevanceModel | None
-    calibration: Calibration | None
+    calibration: Calibration | None  # the cascade's out-of-fold probabilities at the trained threshold
     folder: Path
+    static_oof: Calibration | None = None  # the static head's alone (absent from fast paths trained before it)
 
     @property
     def cascade(self) -> dict:
         return self.model.meta.raw["cascade"]
 
-    def scorer(self, static_embedder: Embedder, full_model: Model,
-               full_embedder: Callable[[], Embedder]) -> CascadeScorer:
-        return CascadeScorer(self.model, static_embedder, full_model, full_embedder, self.threshold, self.relevance)
+    def scorer(self, static_embedder: Embedder, full_model: Model, full_embedder: Callable[[], Embedder],
+               threshold: float | None = None) -> CascadeScorer:
+        return CascadeScorer(self.model, static_embedder, full_model, full_embedder,
+                             self.threshold if threshold is None else threshold, self.relevance)
+
+    def calibration_at(self, threshold: float, full: Calibration | None) -> Calibration | None:
+        """The cascade's out-of-fold probabilities at another threshold: the static head's where its margin
+        reaches it, the full model's (`full`, its calibration.json) elsewhere, as scoring combines them."""
+        if threshold == self.threshold:
+            return self.calibration
+        if self.static_oof is None:
+            raise ModelError(f"{self.folder} was trained before its threshold could be changed; retrain the fast "
+                             "path (framing train --fast-embedder ...)", option="fast-threshold")
+        if full is None:
+            return None
+        if not (np.array_equal(full.y, self.static_oof.y) and np.array_equal(full.groups, self.static_oof.groups)):
+            raise ModelError(f"{self.folder}: its out-of-fold rows do not line up with the model's; retrain the "
+                             "fast path")
+        return Calibration(full.labels, combine(self.static_oof.proba, full.proba, threshold), full.y, full.groups)
 
 
 def fast_folder(model_dir: str | os.PathLike) -> Path:
@@ -265,7 +283,9 @@ def load_fast(model_dir: str | os.PathLike, full_model: Model) -> FastPath:
         raise ModelError(f"{folder}: its labels differ from the model's; retrain the fast path")
     relevance_text = read_model_file(folder, model, RELEVANCE_FILE)
     calibration_text = read_model_file(folder, model, CALIBRATION_FILE)
+    static_text = read_model_file(folder, model, STATIC_OOF_FILE)
     return FastPath(model=model, threshold=float(threshold),
+                    static_oof=Calibration.from_json(static_text) if static_text is not None else None,
                     relevance=RelevanceModel.from_json(relevance_text, str(folder / RELEVANCE_FILE))
                     if relevance_text is not None else None,
                     calibration=Calibration.from_json(calibration_text) if calibration_text is not None else None,
@@ -346,7 +366,8 @@ def train_fast(labels: str | os.PathLike, model_dir: str | os.PathLike, static_e
                     "full_model_sha256": full.meta.raw.get("meta_sha256"), "full_embedder": full.embedder_name,
                     "grouped_oof": oof},
     }
-    extra = {CALIBRATION_FILE: Calibration(scheme.labels, cascade_oof, y, groups).to_json()}
+    extra = {CALIBRATION_FILE: Calibration(scheme.labels, cascade_oof, y, groups).to_json(),
+             STATIC_OOF_FILE: Calibration(scheme.labels, static_oof, y, groups).to_json()}
     relevance = _fit_relevance(labels, examples, embeddings, static_embedder)
     if relevance is not None:
         extra[RELEVANCE_FILE] = relevance.to_json()

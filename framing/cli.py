@@ -305,6 +305,10 @@ def score(
                                                                 "parquet (Ray engine).")] = ParagraphsFormat.jsonl,
     fast: Annotated[bool, typer.Option("--fast", help="Score with the fast path (static model, MiniLM for the "
                                        "uncertain paragraphs); train it with --fast-embedder.")] = False,
+    fast_threshold: Annotated[Optional[float], typer.Option("--fast-threshold", help="With the "
+                              "fast path, re-score paragraphs whose static margin is below this instead of the "
+                              "trained threshold: 0 = the static model alone, 1 = the full model (implies "
+                              "--fast).")] = None,
     aliases: Annotated[Optional[Path], typer.Option("--aliases", help="CSV of outlet spellings (columns name, "
                                                     "canonical) to merge into one outlet.")] = None,
     cache_dir: CacheDirOpt = None,
@@ -315,10 +319,13 @@ def score(
 
     from .pipeline import score_paths
 
+    if fast_threshold is not None and not 0 <= fast_threshold <= 1:  # NaN fails too
+        fail(f"--fast-threshold must be between 0 and 1, not {fast_threshold}", 2)
     options = ScoreOptions(read=replace(_READ, bad_lines=bad_lines, max_bytes=max_bytes, aliases=aliases),
                            cache=_cache_options(cache_dir, no_cache), batch_size=batch_size,
                            include_off_topic=include_off_topic, include_other_languages=include_other_languages,
-                           method=method.value if method else None, baseline=baseline, fast=fast)
+                           method=method.value if method else None, baseline=baseline,
+                           fast=fast or fast_threshold is not None, fast_threshold=fast_threshold)
     bars = _Bars()
     with errors_translated():
         try:

@@ -412,6 +412,9 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
     Format(format)  # an unknown format fails before any work
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}", option="workers")
+    if options.fast or options.fast_threshold is not None:  # never silently score with another model
+        raise InputError("the fast path runs on the local engine only; drop --engine ray, or drop --fast",
+                         option="fast")
     batch_size = batch_size or options.batch_size
     model = load_model(model_dir)
     cache = replace(options.cache, folder=options.cache.folder or default_cache_dir())

@@ -38,3 +38,4 @@ class ScoreOptions:
     include_off_topic: bool = False  # count paragraphs the relevance stage marks off_topic in the shares
     include_other_languages: bool = False  # count non-English paragraphs even with an English-only model
     fast: bool = False  # the cascade: a static model for every paragraph, MiniLM for the uncertain ones
+    fast_threshold: float | None = None  # the cascade's margin threshold instead of the trained one (0: static alone)

@@ -318,7 +318,8 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     """
     started = time.perf_counter()
     model = load_model(model_dir)
-    scorer, fast_calibration = _fast_scorer(model, Path(model_dir), options, embedder, warn) if options.fast \
+    fast = options.fast or options.fast_threshold is not None
+    scorer, fast_calibration = _fast_scorer(model, Path(model_dir), options, embedder, warn) if fast \
         else (None, None)
     if scorer is None:
         embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension,
@@ -327,6 +328,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
     with ReportFolder(out_dir, [Path(p) for p in paths], protected) as folder:
         reduction = Reduction(model.labels)
+        scored_rows = rescored = 0  # paragraphs scored, and those the fast path sent to the full model
         include_languages = options.include_other_languages or model.meta.multilingual
         with folder.open("paragraphs.jsonl") as stream, folder.open("dropped.jsonl") as dropped:
             def record_dropped(key: str, segmented: Segmented) -> None:  # every dropped line, for an audit
@@ -337,6 +339,8 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
             for batch in _segmented_batches(read_documents(paths, options.read, warn), options.batch_size,
                                             reduction, progress, warn, record_dropped):
                 scored = scorer.score(batch) if scorer else score_batch(batch, model, embedder)
+                scored_rows += len(scored)
+                rescored += int(scored.rescored.sum()) if scorer else 0
                 progress("embed", len(scored))
                 for row in scored.rows(model.labels):
                     row = paragraph_record(row, reduction.document(row["doc"]), options.include_off_topic,
@@ -348,9 +352,11 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
         calibration = fast_calibration if scorer else _calibration(Path(model_dir), model)
         summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
                                            progress=lambda n: progress("aggregate", n))
-        _keep_beside_reports(folder, Path(model_dir), model)
-        write_reports(folder, reduction, summaries, comparisons, _report_inputs(model, Path(model_dir)),
-                      folder.path("paragraphs.jsonl"))
+        _keep_beside_reports(folder, Path(model_dir), model, calibration if scorer else None)
+        inputs = _report_inputs(model, Path(model_dir))
+        if scorer:
+            inputs = replace(inputs, notes=inputs.notes + (_fast_note(scorer, rescored, scored_rows),))
+        write_reports(folder, reduction, summaries, comparisons, inputs, folder.path("paragraphs.jsonl"))
         files = folder.files()
         folder.commit()
     note = language_note(reduction, model, options)
@@ -388,9 +394,18 @@ def _fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, embedder:
     fast = load_fast(model_dir, model)
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
+    threshold = fast.threshold if options.fast_threshold is None else options.fast_threshold
     scorer = fast.scorer(static, model, lambda: embedder or make_embedder(
-        model.embedder_name, options.cache, model.meta.embedder_dimension, warn))
-    return scorer, fast.calibration
+        model.embedder_name, options.cache, model.meta.embedder_dimension, warn), threshold)
+    return scorer, fast.calibration_at(threshold, _calibration(model_dir, model))
+
+
+def _fast_note(scorer, rescored: int, n: int) -> str:
+    """What report.md says of a fast-path run: it is not the model's own scoring."""
+    share = f" ({rescored / n:.0%})" if n else ""
+    return (f"Scored with the fast path: the static embedder `{scorer.static_embedder.name}` for every paragraph, "
+            f"the full model re-scoring the {rescored:,} of {n:,}{share} whose static margin was below "
+            f"{scorer.threshold:.3f}. Publish the full model's numbers.")
 
 
 def paragraph_record(row: dict, document: dict, include_off_topic: bool, include_languages: bool) -> dict:
@@ -403,9 +418,11 @@ def paragraph_record(row: dict, document: dict, include_off_topic: bool, include
             "title": document["title"], "date": document["date"], "url": document["url"], "counted": counted}
 
 
-def _keep_beside_reports(folder: ReportFolder, model_dir: Path, model: Model) -> None:
-    """Copies of what `framing report` needs to rebuild the reports without the model."""
-    calibration = read_model_file(model_dir, model, CALIBRATION_FILE)
+def _keep_beside_reports(folder: ReportFolder, model_dir: Path, model: Model,
+                         used: Calibration | None = None) -> None:
+    """Copies of what `framing report` needs to rebuild the reports without the model: the calibration the
+    shares were corrected with (`used`: the fast path's own), else the model's."""
+    calibration = used.to_json() if used is not None else read_model_file(model_dir, model, CALIBRATION_FILE)
     if calibration is not None:
         folder.write_text(CALIBRATION_COPY, calibration)
     if model.neighbours is not None:

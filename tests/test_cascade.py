@@ -320,3 +320,104 @@ def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headlin
     assert "user" in REAL_SOURCES
     assert fast.oof["chosen_on"]["sources"] == list(REAL_SOURCES)
     assert fast.oof["chosen_on"]["n"] == sum(row["source"] == "user" for row in rows) == 30
+
+
+# --- scoring a corpus with the fast path ---------------------------------------------------------
+
+@pytest.fixture
+def fast_model(tmp_path, labels_folder, fake_embedder):
+    """A model folder with its fast part, both embedders resolvable by name (as real ones are by path), the
+    full one counting the texts it embeds."""
+    from framing.embed import _REGISTERED, register_embedder
+    from framing.pipeline import train
+
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    model_dir = tmp_path / "model"
+    train(labels_folder, model_dir, fake_embedder, options)
+    train_fast(labels_folder, model_dir, StaticFake(fake_embedder), options)
+    before = dict(_REGISTERED)
+    full = CountingEmbedder(fake_embedder)
+    register_embedder("static-fake", lambda: StaticFake(fake_embedder))
+    register_embedder("fake-embedder", lambda: full)
+    yield model_dir, full
+    _REGISTERED.clear()
+    _REGISTERED.update(before)
+
+
+def _corpus(folder, labels_folder) -> list:
+    folder.mkdir()
+    rows = [json.loads(line) for line in (labels_folder / "set.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):
+        (folder / f"{i:03d}.txt").write_text(f"Title {i}\n\n{row['text']} It went on for a while, they said.\n")
+    return rows
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, None])
+def test_a_chosen_threshold_scores_and_calibrates_as_the_cascade_there(tmp_path, labels_folder, fast_model, threshold):
+    from framing.cascade import STATIC_OOF_FILE
+    from framing.options import CacheOptions, ScoreOptions
+    from framing.pipeline import CALIBRATION_COPY, score_paths
+    from framing.prevalence import Calibration
+
+    model_dir, full_embedder = fast_model
+    _corpus(tmp_path / "corpus", labels_folder)
+    options = ScoreOptions(cache=CacheOptions(enabled=False), fast=True, fast_threshold=threshold, labels=None)
+    score_paths([tmp_path / "corpus"], model_dir, tmp_path / "out", options)
+    n = len((tmp_path / "out" / "paragraphs.jsonl").read_text().splitlines())
+    assert n >= 45
+    fast = load_fast(model_dir, load_model(model_dir))
+    full = Calibration.from_json((model_dir / "calibration.json").read_text())
+    kept = Calibration.from_json((tmp_path / "out" / CALIBRATION_COPY).read_text())
+    report = (tmp_path / "out" / "report.md").read_text()
+    if threshold == 0.0:  # the static model alone: the full model never runs, the static calibration is kept
+        assert full_embedder.seen == []
+        static = Calibration.from_json((model_dir / "fast" / STATIC_OOF_FILE).read_text())
+        np.testing.assert_allclose(kept.proba, static.proba, atol=1e-6)
+        assert f"re-scoring the 0 of {n} (0%)" in report
+    elif threshold == 1.0:  # every paragraph re-scored: the full model's calibration
+        assert len(full_embedder.seen) == n
+        np.testing.assert_allclose(kept.proba, full.proba, atol=1e-6)
+        assert f"re-scoring the {n} of {n} (100%)" in report
+    else:  # the trained threshold: the cascade's stored calibration
+        np.testing.assert_allclose(kept.proba, fast.calibration.proba, atol=1e-6)
+        assert f"below {fast.threshold:.3f}" in report
+    assert "Scored with the fast path" in report
+
+
+def test_a_fast_path_trained_without_static_probabilities_keeps_only_its_own_threshold(tmp_path, labels_folder,
+                                                                                         fast_model):
+    from framing.cascade import STATIC_OOF_FILE
+
+    fast_model, _ = fast_model
+    fast = load_fast(fast_model, load_model(fast_model))
+    older = type(fast)(fast.model, fast.threshold, fast.relevance, fast.calibration, fast.folder)  # no static_oof
+    assert older.calibration_at(fast.threshold, None) is fast.calibration
+    other = 1.0 if fast.threshold < 1 else 0.0
+    with pytest.raises(ModelError, match="retrain the fast path"):
+        older.calibration_at(other, fast.calibration)
+    assert (fast_model / "fast" / STATIC_OOF_FILE).is_file()
+
+
+def test_the_ray_engine_refuses_the_fast_path_rather_than_ignore_it(tmp_path, fast_model):
+    from framing.engine_ray import score_paths_ray
+    from framing.errors import InputError
+    from framing.options import ScoreOptions
+
+    with pytest.raises(InputError, match="local engine only"):
+        score_paths_ray([tmp_path], fast_model[0], tmp_path / "out", ScoreOptions(fast=True))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_threshold_implies_the_fast_path_and_is_bounded(tmp_path, labels_folder, fast_model):
+    from typer.testing import CliRunner
+
+    from framing.cli import app
+
+    model_dir, full_embedder = fast_model
+    _corpus(tmp_path / "corpus", labels_folder)
+    base = ["score", str(tmp_path / "corpus"), "--model", str(model_dir), "--no-cache"]
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out"), "--fast-threshold", "0"])
+    assert result.exit_code == 0, result.output
+    assert full_embedder.seen == [] and "Scored with the fast path" in (tmp_path / "out" / "report.md").read_text()
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out2"), "--fast-threshold", "1.5"])
+    assert result.exit_code == 2 and not (tmp_path / "out2").exists()
