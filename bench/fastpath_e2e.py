@@ -7,8 +7,9 @@ bench/fastpath.py times embed + classify; this times the whole command (start-up
 scoring, every report) in a subprocess with an empty embedding cache, on N generated ~100-word paragraphs
 (bench/throughput.py's corpus), at several sizes: start-up costs weigh less on a larger input. Three
 models are trained from labels/ into a temporary folder: the default (MiniLM), the same with
---fast-embedder (the cascade), and a static-only model (--embedder). Run it alone: two cores are easily
-disturbed. The ratio, not the rate, is the figure to read.
+--fast-embedder (the cascade, also run with --fast-threshold 0: its static head alone), and a static-only
+model (--embedder). Run it alone: two cores are easily disturbed. The ratio, not the rate, is the figure
+to read.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def time_paths(tmp: Path, n: int, env: dict[str, str]) -> dict[str, float]:
     write_corpus(make_paragraphs(n), corpus)
     seconds = {}
     for name, model, extra in (("minilm", "minilm", []), ("static alone", "static", []),
-                               ("cascade (--fast)", "minilm", ["--fast"])):
-        cache = tmp / f"cache-{n}-{name.split()[0]}"  # empty: every paragraph embedded
-        seconds[name] = run(["score", str(corpus), "--model", str(tmp / model), "--out",
-                             str(tmp / f"out-{n}-{model}-{len(extra)}"), "--cache-dir", str(cache), *extra], env)
+                               ("cascade (--fast)", "minilm", ["--fast"]),
+                               ("--fast-threshold 0", "minilm", ["--fast-threshold", "0"])):
+        tag = f"{n}-{model}-{len(seconds)}"
+        cache = tmp / f"cache-{tag}"  # empty: every paragraph embedded
+        seconds[name] = run(["score", str(corpus), "--model", str(tmp / model), "--out", str(tmp / f"out-{tag}"),
+                             "--cache-dir", str(cache), *extra], env)
         print(f"{n} paragraphs, {name}: {seconds[name]:.1f} s, {n / seconds[name]:.1f} paragraphs/s", file=sys.stderr)
     return seconds
 
