@@ -53,6 +53,8 @@ from .pipeline import (
     _quiet,
     _report_inputs,
     check_counted,
+    fast_note,
+    fast_scorer,
     language_note,
     make_embedder,
     paragraph_record,
@@ -196,26 +198,47 @@ def _paragraphs_of(batch: dict[str, np.ndarray], rows: np.ndarray) -> list[Parag
             for i in rows]
 
 
+@dataclass(frozen=True)
+class FastRecipe:
+    """What an actor needs to build the fast path's cascade (picklable): the model folder and the options."""
+
+    model_dir: str
+    options: ScoreOptions
+
+
 class Scorer:
-    """The actor: loads the embedder once, then runs score_batch on each batch's fresh paragraphs and
-    returns their paragraphs.jsonl records (repeats pass through, unscored, to be counted)."""
+    """The actor: loads the embedder once (with `fast`, the cascade: the static one, and the model's only
+    when a paragraph is uncertain), then scores each batch's fresh paragraphs and returns their
+    paragraphs.jsonl records (repeats pass through, unscored, to be counted)."""
 
     def __init__(self, model: Model, embedder_factory: EmbedderFactory, threads: int,
-                 flags: tuple[bool, bool]) -> None:
+                 flags: tuple[bool, bool], fast: FastRecipe | None = None) -> None:
         self.model, self.flags = model, flags
-        self.embedder = embedder_factory()
-        _place(self.embedder, threads)
+        self.cascade = None
+        if fast is None:
+            self.embedder = embedder_factory()
+            _place(self.embedder, threads)
+        else:
+            def full() -> Embedder:
+                embedder = embedder_factory()
+                _place(embedder, threads)
+                return embedder
+            self.cascade, _ = fast_scorer(model, Path(fast.model_dir), fast.options, full)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fresh = np.asarray(batch["fresh"], dtype=bool)
         rows = np.flatnonzero(fresh)
-        scored = score_batch(_paragraphs_of(batch, rows), self.model, self.embedder)
+        paragraphs = _paragraphs_of(batch, rows)
+        scored = self.cascade.score(paragraphs) if self.cascade else score_batch(paragraphs, self.model, self.embedder)
+        rescored = np.zeros(len(fresh), dtype=bool)
+        if self.cascade:
+            rescored[rows] = scored.rescored
         records = np.full(len(fresh), "", dtype=object)
         for i, row in zip(rows, scored.rows(self.model.labels)):
             records[i] = json.dumps(paragraph_record(row, json.loads(batch["document"][i]), *self.flags),
                                     ensure_ascii=False)
         return {"order": batch["order"], "index": batch["index"], "doc": batch["doc"], "fresh": fresh,
-                "record": records}
+                "record": records, "rescored": rescored}
 
 
 def _place(embedder: Embedder, threads: int) -> None:
@@ -412,14 +435,15 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
     Format(format)  # an unknown format fails before any work
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}", option="workers")
-    if options.fast or options.fast_threshold is not None:  # never silently score with another model
-        raise InputError("the fast path runs on the local engine only; drop --engine ray, or drop --fast",
-                         option="fast")
     batch_size = batch_size or options.batch_size
     model = load_model(model_dir)
     cache = replace(options.cache, folder=options.cache.folder or default_cache_dir())
     factory = embedder_factory or DefaultEmbedder(model.embedder_name, cache, model.meta.embedder_dimension)
     model.meta.check_fits(factory())  # on the driver: a wrong embedder fails before any cluster work
+    fast = FastRecipe(str(model_dir), replace(options, cache=cache)) if options.uses_fast_path else None
+    # on the driver too: a missing or stale fast path fails here; its calibration corrects the shares
+    driver_cascade, calibration = fast_scorer(model, Path(model_dir), fast.options, factory) if fast \
+        else (None, _calibration(Path(model_dir), model))
     protected = [Path(model_dir)] + ([options.labels] if options.labels and Path(options.labels).exists() else [])
     labels = model.labels
     flags = (options.include_off_topic, options.include_other_languages or model.meta.multilingual)
@@ -447,7 +471,8 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
         scored = deduped.map_batches(Scorer, batch_size=batch_size, batch_format="numpy",
                                      compute=ray.data.ActorPoolStrategy(size=workers),
                                      fn_constructor_kwargs={"model": model, "embedder_factory": factory,
-                                                            "threads": max(1, cpus // workers), "flags": flags},
+                                                            "threads": max(1, cpus // workers), "flags": flags,
+                                                            "fast": fast},
                                      **({"num_gpus": 1} if gpus else {"num_cpus": 1}))
         ordered = scored.sort(["order", "index"]).materialize()
         parts = [pickle.loads(row["part"]) for row in
@@ -457,10 +482,15 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
         paragraphs = _write_paragraphs(ordered, folder, Format(format), progress)
         check_counted(reduction)
         progress("report", 1)
-        summaries, comparisons = aggregate(reduction, _calibration(Path(model_dir), model), options.method,
-                                           options.seed, options.baseline, progress=lambda n: progress("aggregate", n))
-        _keep_beside_reports(folder, Path(model_dir), model)
-        write_reports(folder, reduction, summaries, comparisons, _report_inputs(model, Path(model_dir)), paragraphs)
+        summaries, comparisons = aggregate(reduction, calibration, options.method, options.seed, options.baseline,
+                                           progress=lambda n: progress("aggregate", n))
+        _keep_beside_reports(folder, Path(model_dir), model, calibration if fast else None)
+        inputs = _report_inputs(model, Path(model_dir))
+        if driver_cascade is not None:
+            n_scored = int(ordered.sum("fresh") or 0)
+            n_rescored = int(ordered.sum("rescored") or 0)
+            inputs = replace(inputs, notes=inputs.notes + (fast_note(driver_cascade, n_rescored, n_scored),))
+        write_reports(folder, reduction, summaries, comparisons, inputs, paragraphs)
         if paragraphs.name != "paragraphs.jsonl":  # only the CSV writer read it
             paragraphs.unlink()
         files = folder.files()

@@ -39,3 +39,7 @@ class ScoreOptions:
     include_other_languages: bool = False  # count non-English paragraphs even with an English-only model
     fast: bool = False  # the cascade: a static model for every paragraph, MiniLM for the uncertain ones
     fast_threshold: float | None = None  # the cascade's margin threshold instead of the trained one (0: static alone)
+
+    @property
+    def uses_fast_path(self) -> bool:
+        return self.fast or self.fast_threshold is not None

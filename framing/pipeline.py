@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .cache import CachedEmbedder, EmbeddingCache
-from .cascade import load_fast, train_fast
+from .cascade import CascadeScorer, load_fast, train_fast
 from .classify import (
     CALIBRATION_FILE,
     FORMAT_VERSION,
@@ -318,9 +318,9 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
     """
     started = time.perf_counter()
     model = load_model(model_dir)
-    fast = options.fast or options.fast_threshold is not None
-    scorer, fast_calibration = _fast_scorer(model, Path(model_dir), options, embedder, warn) if fast \
-        else (None, None)
+    scorer, fast_calibration = fast_scorer(model, Path(model_dir), options, lambda: embedder or make_embedder(
+        model.embedder_name, options.cache, model.meta.embedder_dimension, warn), warn) \
+        if options.uses_fast_path else (None, None)
     if scorer is None:
         embedder = embedder or make_embedder(model.embedder_name, options.cache, model.meta.embedder_dimension,
                                              warn)
@@ -355,7 +355,7 @@ def score_paths(paths: Sequence[str | os.PathLike], model_dir: str | os.PathLike
         _keep_beside_reports(folder, Path(model_dir), model, calibration if scorer else None)
         inputs = _report_inputs(model, Path(model_dir))
         if scorer:
-            inputs = replace(inputs, notes=inputs.notes + (_fast_note(scorer, rescored, scored_rows),))
+            inputs = replace(inputs, notes=inputs.notes + (fast_note(scorer, rescored, scored_rows),))
         write_reports(folder, reduction, summaries, comparisons, inputs, folder.path("paragraphs.jsonl"))
         files = folder.files()
         folder.commit()
@@ -388,19 +388,20 @@ def language_note(reduction: Reduction, model: Model, options: ScoreOptions) -> 
             f"are left out of the shares{counted}; see the 'lang' field in paragraphs.jsonl")
 
 
-def _fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, embedder: Embedder | None, warn: Warn):
-    """The cascade (the static head scores everything, MiniLM, loaded only if needed, the uncertain rest),
-    and the calibration of the fast path's own out-of-fold probabilities."""
+def fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, full_embedder: Callable[[], Embedder],
+                warn: Warn = _quiet) -> tuple[CascadeScorer, Calibration | None]:
+    """The cascade (the static head scores everything; `full_embedder()`, called only if needed, gives the
+    model's embedder for the uncertain rest) at the trained threshold or options.fast_threshold, and the
+    calibration of the cascade's out-of-fold probabilities at that threshold."""
     fast = load_fast(model_dir, model)
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
     threshold = fast.threshold if options.fast_threshold is None else options.fast_threshold
-    scorer = fast.scorer(static, model, lambda: embedder or make_embedder(
-        model.embedder_name, options.cache, model.meta.embedder_dimension, warn), threshold)
-    return scorer, fast.calibration_at(threshold, _calibration(model_dir, model))
+    return fast.scorer(static, model, full_embedder, threshold), fast.calibration_at(threshold,
+                                                                                    _calibration(model_dir, model))
 
 
-def _fast_note(scorer, rescored: int, n: int) -> str:
+def fast_note(scorer: CascadeScorer, rescored: int, n: int) -> str:
     """What report.md says of a fast-path run: it is not the model's own scoring."""
     share = f" ({rescored / n:.0%})" if n else ""
     return (f"Scored with the fast path: the static embedder `{scorer.static_embedder.name}` for every paragraph, "

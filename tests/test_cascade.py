@@ -398,16 +398,6 @@ def test_a_fast_path_trained_without_static_probabilities_keeps_only_its_own_thr
     assert (fast_model / "fast" / STATIC_OOF_FILE).is_file()
 
 
-def test_the_ray_engine_refuses_the_fast_path_rather_than_ignore_it(tmp_path, fast_model):
-    from framing.engine_ray import score_paths_ray
-    from framing.errors import InputError
-    from framing.options import ScoreOptions
-
-    with pytest.raises(InputError, match="local engine only"):
-        score_paths_ray([tmp_path], fast_model[0], tmp_path / "out", ScoreOptions(fast=True))
-    assert not (tmp_path / "out").exists()
-
-
 def test_the_cli_threshold_implies_the_fast_path_and_is_bounded(tmp_path, labels_folder, fast_model):
     from typer.testing import CliRunner
 

@@ -139,11 +139,16 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def labels(tmp_path_factory) -> Path:
     labels = tmp_path_factory.mktemp("labels") / "labels"
     labels.mkdir()
     for name in ("scheme.json", "seeds.jsonl", "authored_a.jsonl"):
         shutil.copy(ROOT / "labels" / name, labels / name)
+    return labels
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, labels) -> Path:
     folder = tmp_path_factory.mktemp("ray-model") / "model"
     train(labels, folder, FakeEmbedder())
     return folder
@@ -384,3 +389,61 @@ def test_a_malformed_line_in_a_later_range_fails_with_its_true_line_number(clust
     assert str(remote.value) == str(local.value)
     assert str(remote.value).startswith(f"{path}:{bad_line}: malformed JSON")
     assert remote.value.option == local.value.option == "bad_lines"
+
+
+# --- the fast path on the cluster ------------------------------------------------------------------
+
+def write_static_model(folder: Path, texts: list[str], dimension: int = 16) -> Path:
+    """A real static (model2vec-format) folder over these texts' words, with random vectors: read by path
+    in every actor, as `make fast-embedder`'s model is."""
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = sorted({piece for text in texts for piece, _ in Whitespace().pre_tokenize_str(text.lower())})
+    tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(["[UNK]"] + words)}, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = Lowercase(), Whitespace()
+    folder.mkdir(parents=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    table = np.random.default_rng(3).normal(size=(len(words) + 1, dimension)).astype(np.float32)
+    save_file({"embeddings": table}, str(folder / "model.safetensors"))
+    (folder / "modules.json").write_text(json.dumps(
+        [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fast_model(tmp_path_factory, labels) -> Path:
+    """A model on the fake embedder with a fast path on a real static folder."""
+    from framing.cascade import train_fast
+    from framing.embed import embedder_named
+    from framing.labels import load_scheme, read_examples
+
+    texts = [e.text for e in read_examples(labels, load_scheme(labels))] + OPENINGS + MIDDLES + CLOSINGS
+    static = write_static_model(tmp_path_factory.mktemp("static") / "static", texts)
+    folder = tmp_path_factory.mktemp("fast-model") / "model"
+    train(labels, folder, FakeEmbedder())
+    train_fast(labels, folder, embedder_named(str(static)))
+    return folder
+
+
+def test_the_fast_path_on_the_cluster_writes_what_it_writes_locally(cluster, fast_model, inputs, tmp_path):
+    import re
+
+    from framing.options import CacheOptions
+
+    options = ScoreOptions(fast_threshold=0.5, cache=CacheOptions(enabled=False))
+    score_paths(inputs, fast_model, tmp_path / "local", options, embedder=FakeEmbedder())
+    score_paths_ray(inputs, fast_model, tmp_path / "ray", options, workers=2, batch_size=256,
+                    embedder_factory=CachedFake(str(tmp_path / "cache")))
+    local, out = tmp_path / "local", tmp_path / "ray"
+    assert_same_paragraphs(rows(local / "paragraphs.jsonl"), rows(out / "paragraphs.jsonl"))
+    assert json.loads((out / "outlets.json").read_text()) == json.loads((local / "outlets.json").read_text())
+    assert (out / "calibration.json").read_bytes() == (local / "calibration.json").read_bytes()  # the cascade's
+    notes = [re.search(r"re-scoring the ([\d,]+) of ([\d,]+)", (folder / "report.md").read_text()) for folder in
+             (local, out)]
+    assert notes[0] and notes[1] and notes[0].groups() == notes[1].groups()
+    rescored, scored = (int(n.replace(",", "")) for n in notes[0].groups())
+    assert 0 < rescored < scored  # both models ran: the threshold split the paragraphs
