@@ -49,10 +49,13 @@ def agreement(gold: np.ndarray, second: np.ndarray, labels: tuple[str, ...]) -> 
 def main() -> int:
     labels = load_scheme(ROOT / "labels" / "scheme.json").labels
     index = {label: i for i, label in enumerate(labels)}
-    gold = {(r["doc"], r["line"]): r["label"] for r in map(json.loads, GOLD.read_text().splitlines())}
+    seeds = [json.loads(line) for line in GOLD.read_text().splitlines()]
+    gold = {(r["doc"], r["line"]): r["label"] for r in seeds}
+    texts = {(r["doc"], r["line"]): r["text"] for r in seeds}
     passes = [json.loads(line) for line in SECOND_PASS.read_text().splitlines()]
-    if {(r["doc"], r["line"]) for r in passes} != set(gold):
-        raise SystemExit(f"{SECOND_PASS} does not cover the seed paragraphs one for one")
+    if {(r["doc"], r["line"]) for r in passes} != set(gold) or any(r["text"] != texts[r["doc"], r["line"]]
+                                                                    for r in passes):
+        raise SystemExit(f"{SECOND_PASS} does not cover the seed paragraphs one for one, with their text")
     y = np.array([index[gold[r["doc"], r["line"]]] for r in passes])
     z = np.array([index[r["label"]] for r in passes])
     cited = np.array([r["cited_in_guidelines"] for r in passes])

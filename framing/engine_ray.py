@@ -2,7 +2,7 @@
 
 The same stages, run as a Ray Dataset:
 
-    file paths -> read + segment (tasks, one file each, or one range of lines of a large JSONL file) -> documents
+    file paths -> read + segment (tasks, one file each, or one range of a large JSONL or Parquet file) -> documents
     -> paragraphs -> de-duplicated per (outlet, text) (a groupby on the digest: the first by reading order wins)
     -> score_batch in an actor pool (one model and one embedder per actor, on a GPU where the cluster has one)
     -> per-document tallies (a groupby on the document) and per-block evidence, merged on the driver
@@ -64,6 +64,7 @@ from .readers import (
     SUFFIX_FORMAT,
     LineRange,
     ReadOptions,
+    RowGroups,
     _read_file,
     input_files,
     outlet_speller,
@@ -80,7 +81,8 @@ _LAST = (1 << _REC_BITS) - 1  # the record number of a part's closing row (its t
 
 # A JSONL file larger than this is read as ranges of lines of about this size, one task each, so that one huge
 # file is read and segmented in parallel: a range holds some 10,000-30,000 articles, enough to make a task's start
-# and the driver's per-range bookkeeping negligible, and a 10 GB file still makes some 160 tasks.
+# and the driver's per-range bookkeeping negligible, and a 10 GB file still makes some 160 tasks. A Parquet file
+# is cut into ranges of whole row groups holding about as much uncompressed data: about as much text per task.
 RANGE_BYTES = 64 << 20
 _COUNT_CHUNK = 64 << 20  # the driver counts a large file's lines reading it in pieces this size
 
@@ -132,8 +134,8 @@ EmbedderFactory = Callable[[], Embedder]
 # --- the stages (each runs on the cluster) -------------------------------------------------------------
 
 def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Iterator[dict]:
-    """One part (a file, or a range of lines of one) -> one row per document (read and segmented), then a closing
-    row with its last warnings.
+    """One part (a file, a range of lines of one, or a range of row groups of one) -> one row per document (read
+    and segmented), then a closing row with its last warnings.
 
     Outlets are spelled as this part alone would spell them; the driver re-spells them in reading order,
     so that the run's spelling is the local engine's. A framing error (a bad line under --bad-lines fail)
@@ -142,10 +144,11 @@ def _read_rows(item: dict, options: ReadOptions, aliases: dict[str, str]) -> Ite
     notes: list[str] = []
     base = int(item["part"]) << _REC_BITS
     lines = LineRange(int(item["start"]), int(item["end"]) if item["end"] >= 0 else None, int(item["first_line"]))
+    groups = RowGroups(int(item["group_start"]), int(item["group_stop"]) if item["group_stop"] >= 0 else None)
     number = 0
     try:
         for document in _read_file(Path(item["path"]), json.loads(item["entry"]), options, notes.append,
-                                   outlet_speller(dict(aliases)), lines):
+                                   outlet_speller(dict(aliases)), lines, groups):
             segmented = segment(document)
             yield {"kind": "doc", "order": base | number, "key": document.key,
                    "record": json.dumps(_document_record(document, document.key, segmented, 0, 0)),
@@ -313,18 +316,58 @@ def _merge(reduction: Reduction, parts: list[_Part]) -> None:
 
 def _files(paths: Sequence[Path], warn: Warn) -> tuple[list[dict], dict[Path, dict]]:
     """What read_documents walks, in its order: each file once, with its manifest entry, as one part, or as
-    ranges of lines (split_jsonl) for a large JSONL file; parts are numbered in reading order."""
+    ranges of lines (split_jsonl) for a large JSONL file, ranges of row groups (split_parquet) for a large
+    Parquet file; parts are numbered in reading order."""
     items: list[dict] = []
     manifests: dict[Path, dict] = {}
     for file, manifest, _ in input_files(list(paths), warn):
         manifests[file.parent] = manifest
         entry = json.dumps(manifest.get(file.name, {}))
-        ranges = split_jsonl(file, RANGE_BYTES) if SUFFIX_FORMAT[file.suffix.lower()] == "jsonl" else [LineRange()]
-        for lines in ranges:  # end -1: to the end of the file (a column of ints, never null)
+        fmt = SUFFIX_FORMAT[file.suffix.lower()]
+        ranges: Sequence[LineRange | RowGroups] = [LineRange()]
+        if fmt == "jsonl":
+            ranges = split_jsonl(file, RANGE_BYTES)
+        elif fmt == "parquet":
+            ranges = split_parquet(file, RANGE_BYTES)
+        for part in ranges:  # end and group_stop -1: to the end of the file (a column of ints, never null)
+            lines = part if isinstance(part, LineRange) else LineRange()
+            groups = part if isinstance(part, RowGroups) else RowGroups()
             items.append({"part": len(items), "path": str(file), "parent": str(file.parent), "entry": entry,
                           "start": lines.start, "end": -1 if lines.end is None else lines.end,
-                          "first_line": lines.first_line})
+                          "first_line": lines.first_line, "group_start": groups.start,
+                          "group_stop": -1 if groups.stop is None else groups.stop})
     return items, manifests
+
+
+def split_parquet(path: Path, range_bytes: int) -> list[RowGroups]:
+    """A Parquet file cut into ranges of whole row groups of about `range_bytes` of uncompressed data each, read
+    from its footer alone; the whole file as one range when it is smaller, has one row group, or its footer
+    cannot be read (the reader warns, once)."""
+    whole = [RowGroups()]
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # the reader says what to install
+        return whole
+    try:
+        with pq.ParquetFile(path) as file:
+            metadata = file.metadata
+            sizes = [metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups)]
+    except (OSError, ValueError, pa.ArrowException):
+        return whole
+    total = sum(sizes)
+    if len(sizes) < 2 or total <= range_bytes:
+        return whole
+    step = total / -(-total // range_bytes)  # even ranges, as split_jsonl cuts them
+    starts = [0]
+    filled = 0  # in the current range
+    for group, size in enumerate(sizes[:-1]):  # a new range after the group that fills this one, as split_jsonl
+        filled += size
+        if filled >= step:
+            starts.append(group + 1)
+            filled = 0
+    stops: list[int | None] = [*starts[1:], None]
+    return [RowGroups(start, stop) for start, stop in zip(starts, stops)]
 
 
 def split_jsonl(path: Path, range_bytes: int) -> list[LineRange]:

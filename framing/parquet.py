@@ -16,8 +16,10 @@ COLUMNS = ("text", "id", "outlet", "date", "url", "title")  # `text` required, t
 BATCH_ROWS = 1024  # rows turned into Python values at a time: a row group can be large
 
 
-def iter_parquet(path: Path, max_bytes: int, warn: Callable[[str], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (row number from 1, {column: text or None}) for each row whose text is within `max_bytes`.
+def iter_parquet(path: Path, max_bytes: int, warn: Callable[[str], None], start: int = 0,
+                 stop: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (row number from 1, {column: text or None}) for each row whose text is within `max_bytes`, of the
+    row groups [start, stop) (default: all), numbered as in the whole file.
 
     A file pyarrow cannot open, or a row group it cannot read, is skipped with a warning (as a
     binary .txt is); a file without a usable `text` column is an InputError.
@@ -31,9 +33,12 @@ def iter_parquet(path: Path, max_bytes: int, warn: Callable[[str], None]) -> Ite
         return
     try:
         columns = _columns(path, file.schema_arrow, pa)
-        first = 1
-        for group in range(file.num_row_groups):
-            n_rows = file.metadata.row_group(group).num_rows
+        metadata = file.metadata
+        stop = metadata.num_row_groups if stop is None else min(stop, metadata.num_row_groups)
+        # the footer counts every group's rows: a range's rows get the file's numbers without reading what precedes
+        first = 1 + sum(metadata.row_group(group).num_rows for group in range(min(start, stop)))
+        for group in range(start, stop):
+            n_rows = metadata.row_group(group).num_rows
             try:
                 table = file.read_row_group(group, columns=columns)
             except failures as error:

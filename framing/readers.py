@@ -63,6 +63,15 @@ class LineRange:
     first_line: int = 1
 
 
+@dataclass(frozen=True)
+class RowGroups:
+    """The row groups [start, stop) of a Parquet file (stop None: to its last). Their rows keep the file's own
+    numbers: the reader counts the rows before `start` from the file's footer."""
+
+    start: int = 0
+    stop: int | None = None
+
+
 def _ignore(message: str) -> None:
     pass
 
@@ -197,15 +206,16 @@ def _walk(folder: Path, root: Path, seen: set[Path], warn: Warn) -> Iterator[Pat
             yield entry
 
 
-def _read_file(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn,
-               canonical: Canonical, lines: LineRange = LineRange()) -> Iterator[Document]:
-    """One file's documents; of a UTF-8 JSONL file, only those in `lines` (the Ray engine reads one in ranges)."""
+def _read_file(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn, canonical: Canonical,
+               lines: LineRange = LineRange(), groups: RowGroups = RowGroups()) -> Iterator[Document]:
+    """One file's documents; of a UTF-8 JSONL file, only those in `lines`, of a Parquet file only those in
+    `groups` (the Ray engine reads a large file in ranges)."""
     fmt = SUFFIX_FORMAT[path.suffix.lower()]
     if fmt == "jsonl":
         yield from _jsonl_documents(path, entry, options, warn, canonical, lines)
         return
     if fmt == "parquet":
-        yield from _parquet_documents(path, entry, options, warn, canonical)
+        yield from _parquet_documents(path, entry, options, warn, canonical, groups)
         return
     try:
         size = path.stat().st_size
@@ -362,10 +372,10 @@ def _bounded_lines(stream: IO[Any], limit: int, endings: tuple[Any, ...]) -> Ite
 # --- Parquet ----------------------------------------------------------------------------------
 
 def _parquet_documents(path: Path, entry: dict[str, str], options: ReadOptions, warn: Warn,
-                       canonical: Canonical) -> Iterator[Document]:
+                       canonical: Canonical, groups: RowGroups = RowGroups()) -> Iterator[Document]:
     from .parquet import iter_parquet  # pyarrow is an optional extra: imported only when a Parquet file is met
 
-    for row, record in iter_parquet(path, options.max_bytes, warn):
+    for row, record in iter_parquet(path, options.max_bytes, warn, groups.start, groups.stop):
         if not isinstance(record["text"], str):
             _bad_line(f"{path}: row {row}: missing 'text' in this row", options.bad_lines, warn, what="row")
             continue

@@ -1,5 +1,5 @@
 """The Ray engine (framing.engine_ray) on a local cluster: the local engine's outputs, and no paragraph lost or
-doubled when an embedding actor dies mid-run or when a large JSONL file is read in ranges of lines.
+doubled when an embedding actor dies mid-run or when a large JSONL or Parquet file is read in ranges.
 
 One local cluster (2 CPUs) for the module; the embedder is the fake one (built in each actor from a picklable
 factory), the model is trained on it from a slice of the labelled set. Skipped without Ray, except in CI.
@@ -32,11 +32,11 @@ import ray.cloudpickle  # noqa: E402
 
 from framing import engine_ray  # noqa: E402
 from framing.cache import FILE_NAME, CachedEmbedder, EmbeddingCache  # noqa: E402
-from framing.engine_ray import score_paths_ray, split_jsonl  # noqa: E402
+from framing.engine_ray import score_paths_ray, split_jsonl, split_parquet  # noqa: E402
 from framing.errors import InputError, OutputError  # noqa: E402
 from framing.options import ScoreOptions  # noqa: E402
 from framing.pipeline import score_paths, train  # noqa: E402
-from framing.readers import LineRange, ReadOptions, _read_file, outlet_speller  # noqa: E402
+from framing.readers import LineRange, ReadOptions, RowGroups, _read_file, outlet_speller  # noqa: E402
 
 # Workers cannot import the test modules: ship the fake embedder and the factories below by value.
 ray.cloudpickle.register_pickle_by_value(conftest)
@@ -388,6 +388,194 @@ def test_a_malformed_line_in_a_later_range_fails_with_its_true_line_number(clust
         score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
     assert str(remote.value) == str(local.value)
     assert str(remote.value).startswith(f"{path}:{bad_line}: malformed JSON")
+    assert remote.value.option == local.value.option == "bad_lines"
+
+
+# --- a large Parquet file, read in ranges of row groups -----------------------------------------------------
+
+GROUP_SIZES = (5, 0, 9, 1, 0, 14, 3)  # rows per row group: uneven, two of them empty
+
+
+def _groups_file(path: Path, sizes: tuple[int, ...] = GROUP_SIZES, seed: int = 5) -> tuple[list[str], list[str]]:
+    """A Parquet file with one row group per size: rows with and without an id, a null text every 7th row, an
+    over-long text every 7th (from the 5th). Returns the keys of the rows read and the warnings, in row order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    schema = pa.schema([("id", pa.string()), ("outlet", pa.string()), ("text", pa.string())])
+    keys, warnings = [], []
+    number = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for size in sizes:
+            records = []
+            for _ in range(size):
+                number += 1
+                text = {3: None, 5: "filler " * 80}.get(number % 7, _paragraph(rng))
+                records.append({"id": f"p{number}" if number % 2 else None, "outlet": rng.choice(OUTLETS),
+                                "text": text})
+                if text is None:
+                    warnings.append(f"skipped {path}: row {number}: missing 'text' in this row")
+                elif len(text) > 400:
+                    warnings.append(f"skipped row {number:,} of {path}: {len(text):,} bytes is larger than the "
+                                    "400-byte limit for one article")
+                else:
+                    keys.append(f"{path.as_posix()}#{number}")
+            writer.write_table(pa.Table.from_pylist(records, schema=schema))  # empty: an empty row group
+    return keys, warnings
+
+
+def _read_groups(path: Path, ranges: list[RowGroups], options: ReadOptions) -> tuple[list[tuple], list[str]]:
+    warnings: list[str] = []
+    canonical = outlet_speller({})  # one run's spelling, as the driver re-spells the parts' outlets
+    documents = [(d.key, d.id, d.text, d.outlet) for groups in ranges
+                 for d in _read_file(path, {}, options, warnings.append, canonical, groups=groups)]
+    return documents, warnings
+
+
+def test_row_group_ranges_cut_anywhere_read_back_the_whole_file(tmp_path):
+    import itertools
+
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "feed.parquet"
+    keys, warnings = _groups_file(path)
+    metadata = pq.read_metadata(path)
+    assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == list(GROUP_SIZES)
+    options = ReadOptions(bad_lines="skip", max_bytes=400)
+    whole = _read_groups(path, [RowGroups()], options)
+    assert [key for key, *_ in whole[0]] == keys and whole[1] == warnings  # the file's own row numbers
+    assert len(keys) == 32 - 5 - 4 and len(warnings) == 5 + 4  # rows 3, 10, ... without text; 5, 12, ... too long
+    assert [doc_id for _, doc_id, *_ in whole[0]][:2] == ["p1", f"{path.as_posix()}#2"]  # no id: the key
+    n = len(GROUP_SIZES)
+    for k in range(n):  # every way of cutting the groups into ranges, the last one open or closed
+        for cuts in itertools.combinations(range(1, n), k):
+            bounds = [0, *cuts, n]
+            ranges = [RowGroups(a, b) for a, b in zip(bounds, bounds[1:])]
+            assert _read_groups(path, ranges, options) == whole, cuts
+            ranges[-1] = RowGroups(ranges[-1].start)
+            assert _read_groups(path, ranges, options) == whole, cuts
+    sizes = [metadata.row_group(g).total_byte_size for g in range(n)]
+    seen = set()
+    for range_bytes in range(1, sum(sizes) + 2):  # every threshold the driver could cut at
+        ranges = split_parquet(path, range_bytes)
+        if range_bytes >= sum(sizes):
+            assert ranges == [RowGroups()]
+        assert ranges[0].start == 0 and ranges[-1].stop is None
+        assert all(before.stop == after.start > before.start for before, after in zip(ranges, ranges[1:]))
+        if tuple(ranges) not in seen:
+            seen.add(tuple(ranges))
+            assert _read_groups(path, ranges, options) == whole, range_bytes
+    assert len(split_parquet(path, 1)) == n and len(seen) >= 5  # one group a range, and several ways between
+    with pytest.raises(InputError) as whole_error:  # under --bad-lines fail: the first null text, by its row
+        _read_groups(path, [RowGroups()], ReadOptions(max_bytes=400))
+    with pytest.raises(InputError) as ranged_error:
+        _read_groups(path, split_parquet(path, 1), ReadOptions(max_bytes=400))
+    assert str(ranged_error.value) == str(whole_error.value) and f"{path}: row 3: " in str(whole_error.value)
+
+
+def test_a_parquet_file_that_cannot_be_cut_is_one_range(tmp_path):
+    one_group = tmp_path / "one.parquet"
+    _groups_file(one_group, sizes=(30,))
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 not really" * 10)
+    for path in (one_group, garbage, tmp_path / "missing.parquet"):
+        assert split_parquet(path, 1) == [RowGroups()], path
+
+
+BIG_ROWS = 2000
+GROUP_ROWS = 250  # eight row groups
+BAD_ROW = 1500  # index of the row with a null text: in the seventh group, a later range
+
+
+def write_big_parquet(path: Path, seed: int = 13) -> int:
+    """One Parquet file of authored records, one or two paragraphs each, in row groups: outlets spelled several
+    ways (some only by a syndication credit), repeats within outlets, ids on most rows, one over-long record and
+    one row without text. Returns that row's number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    earlier: dict[str, list[str]] = {}
+    records = []
+    for number in range(BIG_ROWS):
+        outlet = rng.choice(OUTLETS + [""])
+        paragraphs = []
+        for _ in range(rng.randint(1, 2)):
+            pool = earlier.get(outlet.lower().replace("  ", " "), [])
+            paragraphs.append(rng.choice(pool) if pool and rng.random() < 0.1 else _paragraph(rng))
+        earlier.setdefault(outlet.lower().replace("  ", " "), []).extend(paragraphs)
+        if not outlet:  # attributed by the credit: outlet MENAFN, its publisher spelled two ways
+            paragraphs.insert(0, f"(MENAFN- {rng.choice(['Khaama Press', 'khaama  press'])})")
+        records.append({"id": f"pq-{number}" if number % 5 else None, "outlet": outlet or None,
+                        "title": f"Bulletin {number}", "text": "\n\n".join(paragraphs)})
+    records[BAD_ROW]["text"] = None
+    records[BAD_ROW - 700]["text"] = "filler " * 1000
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=GROUP_ROWS)
+    return BAD_ROW + 1
+
+
+@pytest.fixture(scope="module")
+def big_parquet(tmp_path_factory) -> tuple[Path, int]:
+    path = tmp_path_factory.mktemp("big-parquet") / "wire.parquet"
+    return path, write_big_parquet(path)
+
+
+def _split_groups(monkeypatch, path: Path, bad_row: int) -> None:
+    """Make the engine cut `path` into at least three ranges of row groups, the row without text in a later one."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(path)
+    assert metadata.num_row_groups >= 4
+    total = sum(metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups))
+    monkeypatch.setattr(engine_ray, "RANGE_BYTES", total // 4)
+    ranges = split_parquet(path, engine_ray.RANGE_BYTES)
+    assert len(ranges) >= 3
+    group = (bad_row - 1) // GROUP_ROWS
+    assert [i for i, r in enumerate(ranges) if r.start <= group and (r.stop is None or group < r.stop)][0] >= 2
+    assert len(engine_ray._files([path], lambda _: None)[0]) == len(ranges)  # one task each
+
+
+def test_a_large_parquet_read_in_ranges_gives_the_local_engines_outputs(cluster, model, big_parquet, tmp_path,
+                                                                        monkeypatch):
+    path, bad_row = big_parquet
+    _split_groups(monkeypatch, path, bad_row)
+    options = ScoreOptions(read=ReadOptions(bad_lines="skip", max_bytes=4000))
+    local_out, out = tmp_path / "local", tmp_path / "ray"
+    local_warnings: list[str] = []
+    ray_warnings: list[str] = []
+    score_paths([path], model, local_out, options, embedder=FakeEmbedder(), warn=local_warnings.append)
+    score_paths_ray([path], model, out, options, workers=2, batch_size=512, embedder_factory=FakeEmbedder,
+                    warn=ray_warnings.append)
+    expected = rows(local_out / "paragraphs.jsonl")
+    assert len(expected) > 2000 and {"MENAFN", "Harbour Ledger"} <= {row["outlet"] for row in expected}
+    assert any(row["publisher"] for row in expected)  # the credit names a publisher
+    assert_same_paragraphs(expected, rows(out / "paragraphs.jsonl"))
+    assert json.loads((out / "outlets.json").read_text()) == json.loads((local_out / "outlets.json").read_text())
+    documents = rows(out / "documents.jsonl")
+    assert documents == rows(local_out / "documents.jsonl")
+    # the file's own row numbers in the last range: its last row's key, and a row without an id keyed by it
+    assert documents[-1]["doc"] == f"{path.as_posix()}#{BIG_ROWS}"
+    assert f"{path.as_posix()}#{BIG_ROWS - 4}" in {d["id"] for d in documents}
+    assert (out / "dropped.jsonl").read_bytes() == (local_out / "dropped.jsonl").read_bytes()
+    for name in ("outlets.csv", "report.md"):  # the differences, the evidence picked, the documents
+        assert (out / name).read_bytes() == (local_out / name).read_bytes(), name
+    assert ray_warnings == local_warnings
+    assert f"skipped {path}: row {bad_row}: missing 'text' in this row" in ray_warnings
+    assert any(w.startswith(f"skipped row {bad_row - 700:,} of {path}: ") and "4,000-byte limit" in w
+               for w in ray_warnings)
+
+
+def test_a_row_without_text_in_a_later_range_fails_with_its_true_row_number(cluster, model, big_parquet, tmp_path,
+                                                                            monkeypatch):
+    path, bad_row = big_parquet
+    _split_groups(monkeypatch, path, bad_row)
+    with pytest.raises(InputError) as local:
+        score_paths([path], model, tmp_path / "local", embedder=FakeEmbedder())
+    with pytest.raises(InputError) as remote:
+        score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
+    assert str(remote.value) == str(local.value)
+    assert str(remote.value).startswith(f"{path}: row {bad_row}: missing 'text'")
     assert remote.value.option == local.value.option == "bad_lines"
 
 
