@@ -1,15 +1,16 @@
 """Paragraphs per second of the local engine and of the Ray engine (1 and 2 actors), and Ray's fixed overhead.
 
     python bench/scale.py [--paragraphs 1500] [--small 100] [--workers 1 2]
+    python bench/scale.py --embedder models/minilm-static-vocab --paragraphs 20000 --out bench/results/scale-static.json
 
-1. Trains a model with the packaged MiniLM on a slice of labels/ (seeds + authored_a: quick, and
-   throughput does not depend on the head's quality), in a temporary folder.
+1. Trains a model with the packaged MiniLM (or --embedder, e.g. the static model) on a slice of labels/
+   (seeds + authored_a: quick, and throughput does not depend on the head's quality), in a temporary folder.
 2. Generates N distinct authored paragraphs (recombined template sentences) as JSONL articles of ten.
 3. Scores them with the local engine, then with the Ray engine on a local cluster (`ray.init` once,
    timed apart) with each number of actors; the embedding cache is off, so every run embeds everything.
 4. Scores --small paragraphs with both engines: the difference is Ray's overhead per run (scheduling,
    actor start-up with one model load each, shuffles), which a large run pays once.
-Prints a table and saves bench/results/scale.json. Run it alone: two cores are easily disturbed.
+Prints a table and saves bench/results/scale.json (or --out). Run it alone: two cores are easily disturbed.
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--embedder", type=Path, help="a model folder to embed with instead of the packaged MiniLM")
+    parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import ray
 
-    from framing.embed import SentenceTransformerEmbedder
+    from framing.embed import SentenceTransformerEmbedder, embedder_named
     from framing.engine_ray import score_paths_ray
     from framing.options import CacheOptions, ScoreOptions
     from framing.pipeline import score_paths, train
@@ -86,7 +89,8 @@ def main() -> None:
         labels.mkdir()
         for name in ("scheme.json", "seeds.jsonl", "authored_a.jsonl"):
             shutil.copy(ROOT / "labels" / name, labels / name)
-        embedder = SentenceTransformerEmbedder()
+        # an absolute path: the model records its embedder's name, and Ray's workers resolve it again
+        embedder = embedder_named(str(args.embedder.resolve())) if args.embedder else SentenceTransformerEmbedder()
         train(labels, tmp / "model", embedder)
         options = ScoreOptions(cache=CacheOptions(enabled=False), batch_size=args.batch_size, labels=None)
         big = write_articles(tmp / "big", paragraphs(args.paragraphs))
@@ -125,11 +129,12 @@ def main() -> None:
         overhead = by[("ray", 1, args.small)]["seconds"] - by[("local", None, args.small)]["seconds"]
         summary = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                "platform": platform.platform()},
-                   "ray": ray.__version__, "embedder": "all-MiniLM-L6-v2 (packaged), CPU, cache off",
+                   "ray": ray.__version__, "embedder": f"{args.embedder or 'all-MiniLM-L6-v2 (packaged)'}, CPU, "
+                                                       "cache off",
                    "batch_size": args.batch_size, "ray_init_seconds": round(init_seconds, 2), "runs": runs,
                    "ray_overhead_seconds_at_small": round(overhead, 2)}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "scale.json").write_text(json.dumps(summary, indent=2) + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"ray.init {init_seconds:.1f} s; Ray's overhead at {args.small} paragraphs: {overhead:.1f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
