@@ -325,7 +325,7 @@ def score(
                            cache=_cache_options(cache_dir, no_cache), batch_size=batch_size,
                            include_off_topic=include_off_topic, include_other_languages=include_other_languages,
                            method=method.value if method else None, baseline=baseline,
-                           fast=fast or fast_threshold is not None, fast_threshold=fast_threshold)
+                           fast=fast, fast_threshold=fast_threshold)  # a threshold implies the fast path
     bars = _Bars()
     with errors_translated():
         try:

@@ -530,9 +530,9 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
         _keep_beside_reports(folder, Path(model_dir), model, calibration if fast else None)
         inputs = _report_inputs(model, Path(model_dir))
         if driver_cascade is not None:
-            n_scored = int(ordered.sum("fresh") or 0)
-            n_rescored = int(ordered.sum("rescored") or 0)
-            inputs = replace(inputs, notes=inputs.notes + (fast_note(driver_cascade, n_rescored, n_scored),))
+            totals = ordered.sum(["fresh", "rescored"])  # one pass for both counts
+            note = fast_note(driver_cascade, int(totals["sum(rescored)"]), int(totals["sum(fresh)"]))
+            inputs = replace(inputs, notes=inputs.notes + (note,))
         write_reports(folder, reduction, summaries, comparisons, inputs, paragraphs)
         if paragraphs.name != "paragraphs.jsonl":  # only the CSV writer read it
             paragraphs.unlink()

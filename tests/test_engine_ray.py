@@ -311,6 +311,20 @@ BIG_RECORDS = 2000
 BAD_AT = 600  # index of the malformed line among the records: in the second of five ranges
 
 
+def _bulletin(rng: random.Random, earlier: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """A big file's record: an outlet ("" for one attributed only by its credit) and one or two paragraphs,
+    sometimes one the outlet ran before (`earlier`, updated)."""
+    outlet = rng.choice(OUTLETS + [""])
+    paragraphs = []
+    for _ in range(rng.randint(1, 2)):
+        pool = earlier.get(outlet.lower().replace("  ", " "), [])
+        paragraphs.append(rng.choice(pool) if pool and rng.random() < 0.1 else _paragraph(rng))
+    earlier.setdefault(outlet.lower().replace("  ", " "), []).extend(paragraphs)
+    if not outlet:  # attributed by the credit: outlet MENAFN, its publisher spelled two ways
+        paragraphs.insert(0, f"(MENAFN- {rng.choice(['Khaama Press', 'khaama  press'])})")
+    return outlet, paragraphs
+
+
 def write_big_jsonl(path: Path, seed: int = 11) -> tuple[int, int]:
     """One JSONL file of a few thousand authored records, one or two paragraphs each, outlets spelled several
     ways (and some only by a syndication credit), repeats within outlets, blank lines, one over-long record and
@@ -319,14 +333,7 @@ def write_big_jsonl(path: Path, seed: int = 11) -> tuple[int, int]:
     earlier: dict[str, list[str]] = {}
     lines: list[str] = []
     for number in range(BIG_RECORDS):
-        outlet = rng.choice(OUTLETS + [""])
-        paragraphs = []
-        for _ in range(rng.randint(1, 2)):
-            pool = earlier.get(outlet.lower().replace("  ", " "), [])
-            paragraphs.append(rng.choice(pool) if pool and rng.random() < 0.1 else _paragraph(rng))
-        earlier.setdefault(outlet.lower().replace("  ", " "), []).extend(paragraphs)
-        if not outlet:  # attributed by the credit: outlet MENAFN, its publisher spelled two ways
-            paragraphs.insert(0, f"(MENAFN- {rng.choice(['Khaama Press', 'khaama  press'])})")
+        outlet, paragraphs = _bulletin(rng, earlier)
         record = {"id": f"big-{number}", "title": f"Bulletin {number}", "text": "\n\n".join(paragraphs)}
         if outlet:
             record["outlet"] = outlet
@@ -354,9 +361,10 @@ def _split_small(monkeypatch, path: Path, bad_offset: int) -> None:
     assert len(engine_ray._files([path], lambda _: None)[0]) == len(ranges)  # one task each
 
 
-def test_a_large_jsonl_read_in_ranges_gives_the_local_engines_outputs(cluster, model, big, tmp_path, monkeypatch):
-    path, bad_line, bad_offset = big
-    _split_small(monkeypatch, path, bad_offset)
+def assert_ranges_give_the_local_outputs(path: Path, model: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """Score one large file (a bad record skipped, an over-long one over --max-bytes) with both engines, the
+    Ray one reading it in ranges; assert the same rows, reports and warnings. (The Ray run's folder and its
+    warnings, for the caller's own checks.)"""
     options = ScoreOptions(read=ReadOptions(bad_lines="skip", max_bytes=4000))
     local_out, out = tmp_path / "local", tmp_path / "ray"
     local_warnings: list[str] = []
@@ -374,6 +382,24 @@ def test_a_large_jsonl_read_in_ranges_gives_the_local_engines_outputs(cluster, m
     for name in ("outlets.csv", "report.md"):  # the differences, the evidence picked, the documents
         assert (out / name).read_bytes() == (local_out / name).read_bytes(), name
     assert ray_warnings == local_warnings
+    return out, ray_warnings
+
+
+def both_engines_fail_alike(path: Path, model: Path, tmp_path: Path) -> InputError:
+    """Under --bad-lines fail, both engines stop with the same message about the same option; the error."""
+    with pytest.raises(InputError) as local:
+        score_paths([path], model, tmp_path / "local", embedder=FakeEmbedder())
+    with pytest.raises(InputError) as remote:
+        score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
+    assert str(remote.value) == str(local.value)
+    assert remote.value.option == local.value.option == "bad_lines"
+    return remote.value
+
+
+def test_a_large_jsonl_read_in_ranges_gives_the_local_engines_outputs(cluster, model, big, tmp_path, monkeypatch):
+    path, bad_line, bad_offset = big
+    _split_small(monkeypatch, path, bad_offset)
+    out, ray_warnings = assert_ranges_give_the_local_outputs(path, model, tmp_path)
     assert any(w.startswith(f"skipped {path}:{bad_line}: malformed JSON") for w in ray_warnings)
     assert any(w.startswith(f"skipped {path}:{bad_line + 400}: ") and "4,000-byte limit" in w for w in ray_warnings)
 
@@ -382,13 +408,7 @@ def test_a_malformed_line_in_a_later_range_fails_with_its_true_line_number(clust
                                                                            monkeypatch):
     path, bad_line, bad_offset = big
     _split_small(monkeypatch, path, bad_offset)
-    with pytest.raises(InputError) as local:
-        score_paths([path], model, tmp_path / "local", embedder=FakeEmbedder())
-    with pytest.raises(InputError) as remote:
-        score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
-    assert str(remote.value) == str(local.value)
-    assert str(remote.value).startswith(f"{path}:{bad_line}: malformed JSON")
-    assert remote.value.option == local.value.option == "bad_lines"
+    assert str(both_engines_fail_alike(path, model, tmp_path)).startswith(f"{path}:{bad_line}: malformed JSON")
 
 
 # --- a large Parquet file, read in ranges of row groups -----------------------------------------------------
@@ -499,14 +519,7 @@ def write_big_parquet(path: Path, seed: int = 13) -> int:
     earlier: dict[str, list[str]] = {}
     records = []
     for number in range(BIG_ROWS):
-        outlet = rng.choice(OUTLETS + [""])
-        paragraphs = []
-        for _ in range(rng.randint(1, 2)):
-            pool = earlier.get(outlet.lower().replace("  ", " "), [])
-            paragraphs.append(rng.choice(pool) if pool and rng.random() < 0.1 else _paragraph(rng))
-        earlier.setdefault(outlet.lower().replace("  ", " "), []).extend(paragraphs)
-        if not outlet:  # attributed by the credit: outlet MENAFN, its publisher spelled two ways
-            paragraphs.insert(0, f"(MENAFN- {rng.choice(['Khaama Press', 'khaama  press'])})")
+        outlet, paragraphs = _bulletin(rng, earlier)
         records.append({"id": f"pq-{number}" if number % 5 else None, "outlet": outlet or None,
                         "title": f"Bulletin {number}", "text": "\n\n".join(paragraphs)})
     records[BAD_ROW]["text"] = None
@@ -540,27 +553,11 @@ def test_a_large_parquet_read_in_ranges_gives_the_local_engines_outputs(cluster,
                                                                         monkeypatch):
     path, bad_row = big_parquet
     _split_groups(monkeypatch, path, bad_row)
-    options = ScoreOptions(read=ReadOptions(bad_lines="skip", max_bytes=4000))
-    local_out, out = tmp_path / "local", tmp_path / "ray"
-    local_warnings: list[str] = []
-    ray_warnings: list[str] = []
-    score_paths([path], model, local_out, options, embedder=FakeEmbedder(), warn=local_warnings.append)
-    score_paths_ray([path], model, out, options, workers=2, batch_size=512, embedder_factory=FakeEmbedder,
-                    warn=ray_warnings.append)
-    expected = rows(local_out / "paragraphs.jsonl")
-    assert len(expected) > 2000 and {"MENAFN", "Harbour Ledger"} <= {row["outlet"] for row in expected}
-    assert any(row["publisher"] for row in expected)  # the credit names a publisher
-    assert_same_paragraphs(expected, rows(out / "paragraphs.jsonl"))
-    assert json.loads((out / "outlets.json").read_text()) == json.loads((local_out / "outlets.json").read_text())
+    out, ray_warnings = assert_ranges_give_the_local_outputs(path, model, tmp_path)
     documents = rows(out / "documents.jsonl")
-    assert documents == rows(local_out / "documents.jsonl")
     # the file's own row numbers in the last range: its last row's key, and a row without an id keyed by it
     assert documents[-1]["doc"] == f"{path.as_posix()}#{BIG_ROWS}"
     assert f"{path.as_posix()}#{BIG_ROWS - 4}" in {d["id"] for d in documents}
-    assert (out / "dropped.jsonl").read_bytes() == (local_out / "dropped.jsonl").read_bytes()
-    for name in ("outlets.csv", "report.md"):  # the differences, the evidence picked, the documents
-        assert (out / name).read_bytes() == (local_out / name).read_bytes(), name
-    assert ray_warnings == local_warnings
     assert f"skipped {path}: row {bad_row}: missing 'text' in this row" in ray_warnings
     assert any(w.startswith(f"skipped row {bad_row - 700:,} of {path}: ") and "4,000-byte limit" in w
                for w in ray_warnings)
@@ -570,13 +567,7 @@ def test_a_row_without_text_in_a_later_range_fails_with_its_true_row_number(clus
                                                                             monkeypatch):
     path, bad_row = big_parquet
     _split_groups(monkeypatch, path, bad_row)
-    with pytest.raises(InputError) as local:
-        score_paths([path], model, tmp_path / "local", embedder=FakeEmbedder())
-    with pytest.raises(InputError) as remote:
-        score_paths_ray([path], model, tmp_path / "ray", workers=1, embedder_factory=FakeEmbedder)
-    assert str(remote.value) == str(local.value)
-    assert str(remote.value).startswith(f"{path}: row {bad_row}: missing 'text'")
-    assert remote.value.option == local.value.option == "bad_lines"
+    assert str(both_engines_fail_alike(path, model, tmp_path)).startswith(f"{path}: row {bad_row}: missing 'text'")
 
 
 # --- the fast path on the cluster ------------------------------------------------------------------
