@@ -3,7 +3,7 @@
 The same stages, run as a Ray Dataset:
 
     file paths -> read + segment (tasks, one file each, or one range of a large JSONL or Parquet file) -> documents
-    -> paragraphs -> de-duplicated per (outlet, text) (a groupby on the digest: the first by reading order wins)
+    -> paragraphs -> de-duplicated per (outlet, text) (an aggregate on the digest: the first by reading order wins)
     -> score_batch in an actor pool (one model and one embedder per actor, on a GPU where the cluster has one)
     -> per-document tallies (a groupby on the document) and per-block evidence, merged on the driver
     -> paragraphs.jsonl (or paragraphs.parquet) streamed through the driver in reading order
@@ -176,22 +176,43 @@ def _paragraph_rows(row: dict, spellings: dict[str, str]) -> list[dict]:
     # "" for none: a column that is null in one block and text in another does not concatenate
     publisher = spellings.get(record["publisher"], record["publisher"]) if record["publisher"] else ""
     document = json.dumps({name: record[name] for name in ("id", "title", "date", "url")})
-    rows = []
+    rows, seen = [], set()
     for index, line, text in json.loads(row["paragraphs"]):
         # The local engine's Deduplicator key: sha256 of outlet NUL text
         digest = hashlib.sha256(f"{outlet}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
         rows.append({"order": row["order"], "index": index, "line": line, "doc": row["key"], "outlet": outlet,
-                     "publisher": publisher, "text": text, "digest": digest, "document": document})
+                     "publisher": publisher, "text": text, "digest": digest, "document": document,
+                     "earlier": digest in seen})  # a repeat within its own document: settled here, whole
+        seen.add(digest)
     return rows
 
 
-def _first_of_group(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One digest's paragraphs: the first in reading order is fresh; the rest are repeats (text dropped)."""
-    first = np.lexsort((group["index"], group["order"]))[0]
-    fresh = np.zeros(len(group["order"]), dtype=bool)
-    fresh[first] = True
-    text = np.array([t if f else "" for t, f in zip(group["text"], fresh)], dtype=object)
-    return dict(group, text=text, fresh=fresh)
+def _first_orders_of_repeats(paragraphs) -> dict[str, int]:
+    """digest -> the order of the first document that has it, for the digests seen more than once.
+
+    A vectorised aggregate over two small columns; the driver keeps only the repeated digests.
+    """
+    from ray.data.aggregate import Count, Min
+
+    counted = paragraphs.select_columns(["digest", "order"]).groupby("digest").aggregate(Count(), Min("order"))
+    firsts: dict[str, int] = {}
+    for batch in counted.iter_batches(batch_format="numpy", batch_size=65_536):
+        repeated = batch["count()"] > 1
+        firsts.update(zip(batch["digest"][repeated].tolist(), batch["min(order)"][repeated].tolist()))
+    return firsts
+
+
+def _mark_fresh(batch: dict[str, np.ndarray], firsts: dict[str, int]) -> dict[str, np.ndarray]:
+    """The first of each digest in reading order is fresh; the rest are repeats (text dropped).
+
+    The first is the earliest document's first occurrence: a row-by-row rule, so it holds whatever
+    blocks Ray cuts the rows into.
+    """
+    order = batch["order"].astype(np.int64)
+    first = np.array([firsts.get(d, o) for d, o in zip(batch["digest"].tolist(), order.tolist())], dtype=np.int64)
+    fresh = (order == first) & ~np.asarray(batch["earlier"], dtype=bool)
+    text = np.where(fresh, batch["text"], "").astype(object)
+    return dict(batch, text=text, fresh=fresh)
 
 
 def _paragraphs_of(batch: dict[str, np.ndarray], rows: np.ndarray) -> list[Paragraph]:
@@ -503,12 +524,11 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
         reduction, spellings, n_paragraphs = _read_on_driver(documents, items, manifests, aliases, labels,
                                                                 folder, warn)
         progress("read", len(reduction.documents))
-        partitions = max(1, min(4 * cpus, n_paragraphs // 20_000 + 1))
         # Separate executions: an actor pool holding every CPU would starve a shuffle feeding it.
-        deduped = (documents.filter(lambda row: row["kind"] == "doc")
-                   .flat_map(_paragraph_rows, fn_kwargs={"spellings": spellings})
-                   .groupby("digest", num_partitions=partitions)
-                   .map_groups(_first_of_group, batch_format="numpy")
+        split = (documents.filter(lambda row: row["kind"] == "doc")
+                 .flat_map(_paragraph_rows, fn_kwargs={"spellings": spellings}).materialize())
+        deduped = (split.map_batches(_mark_fresh, batch_format="numpy",
+                                     fn_kwargs={"firsts": _first_orders_of_repeats(split)})
                    .repartition(max(2 * workers, n_paragraphs // batch_size + 1)).materialize())  # work for every actor
         gpus = int(ray.cluster_resources().get("GPU", 0))
         scored = deduped.map_batches(Scorer, batch_size=batch_size, batch_format="numpy",

@@ -93,7 +93,12 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 def count_letters(text: str) -> int:
     """How many characters are letters (str.isalpha), with a regex for the ASCII ones: 10x faster."""
-    return len(_ASCII_LETTERS.findall(text)) + sum(map(str.isalpha, _NON_ASCII.findall(text)))
+    return len(_ASCII_LETTERS.findall(text)) + non_ascii_letters(text)
+
+
+def non_ascii_letters(text: str) -> int:
+    """How many letters are outside ASCII: accented Latin or another script."""
+    return sum(map(str.isalpha, _NON_ASCII.findall(text)))
 
 
 def quoted_share(text: str, min_letters: int = 0) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .classify import Model
 from .embed import Embedder
-from .quotes import voice
+from .quotes import non_ascii_letters, voice
 from .records import Paragraph
 from .relevance import OFF_TOPIC
 
@@ -76,7 +76,6 @@ _ENGLISH = frozenset(["the", "of", "and", "that", "for", "with", "said", "by", "
 _SHARED = frozenset(["to", "in", "is", "was", "on", "an", "be", "will", "his", "her", "also", "a", "we", "he",
                      "after", "over"])
 _WORD = re.compile(r"[a-z]+")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def plainly_english(text: str) -> bool:
@@ -84,7 +83,7 @@ def plainly_english(text: str) -> bool:
     strong = {w for w in words if w in _ENGLISH}
     common = [w for w in words if w in _ENGLISH or w in _SHARED]
     return len(words) >= 8 and len(strong) >= 2 and len(set(common)) >= 4 and len(common) >= 0.15 * len(words) \
-        and not any(map(str.isalpha, _NON_ASCII.findall(text[:2000])))  # accented or other scripts: ask the model
+        and not non_ascii_letters(text[:2000])  # accented or other scripts: ask the model
 
 
 def detect_languages(texts: Sequence[str]) -> list[str]:

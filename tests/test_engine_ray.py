@@ -215,6 +215,41 @@ def test_an_actor_that_dies_mid_run_loses_and_duplicates_nothing(cluster, model,
     assert json.loads((out / "outlets.json").read_text()) == json.loads((local / "outlets.json").read_text())
 
 
+def _documents_with_repeats() -> list[dict]:
+    """Document rows as `_read_rows` yields them: repeats within a document, across documents of an outlet
+    (in reading order and out of it), and the same text in two outlets (fresh in both)."""
+    texts = [["a", "b", "a", "c"], ["c", "d", "b"], ["a", "a", "e"], ["b", "f", "f", "f"], ["a", "c"]]
+    outlets = ["One", "One", "Two", "One", "Two"]
+    orders = [5, 2 << 32, 3, (1 << 32) | 7, 9]  # not the list's order: reading order is the `order` column
+    return [{"kind": "doc", "order": order, "key": f"doc-{i}",
+             "record": json.dumps({"outlet": outlet, "publisher": "", "id": f"{i}", "title": "", "date": "",
+                                   "url": ""}),
+             "paragraphs": json.dumps([[index, index + 1, f"paragraph {text}"] for index, text in enumerate(doc)])}
+            for i, (doc, outlet, order) in enumerate(zip(texts, outlets, orders))]
+
+
+@pytest.mark.parametrize("blocks,batch", [(1, None), (3, 2), (19, 1), (5, 7)])
+def test_repeats_are_settled_as_the_local_engine_settles_them_whatever_the_blocks(cluster, blocks, batch):
+    from framing.records import Paragraph
+    from framing.scoring import Deduplicator
+
+    split = [row for doc in _documents_with_repeats() for row in engine_ray._paragraph_rows(doc, {})]
+    dataset = ray.data.from_items(split, override_num_blocks=blocks)
+    firsts = engine_ray._first_orders_of_repeats(dataset)
+    marked = dataset.map_batches(engine_ray._mark_fresh, batch_size=batch, batch_format="numpy",
+                                 fn_kwargs={"firsts": firsts}).take_all()
+    got = {(row["order"], row["index"]): (bool(row["fresh"]), row["text"]) for row in marked}
+    reading = sorted(split, key=lambda row: (row["order"], row["index"]))
+    kept = Deduplicator().fresh([Paragraph(doc=row["doc"], outlet=row["outlet"], index=row["index"],
+                                           text=row["text"], line=row["line"]) for row in reading])
+    fresh = {(row["order"], row["index"]) for row in reading
+             if any(p.doc == row["doc"] and p.index == row["index"] for p in kept)}
+    assert len(got) == len(split) == 16 and len(fresh) == 8
+    assert got == {(row["order"], row["index"]): ((row["order"], row["index"]) in fresh,
+                                                  row["text"] if (row["order"], row["index"]) in fresh else "")
+                   for row in split}
+
+
 def test_parquet_output_holds_the_same_rows_in_shards(cluster, model, inputs, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
