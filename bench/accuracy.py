@@ -131,11 +131,11 @@ class RealRowsWeighted(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RealRowsWeighted:
         head = build_head(HeadOptions())
-        for _, estimator in head.estimators:
-            estimator.steps[-1][1].set_fit_request(sample_weight=True)
-        head.final_estimator.set_fit_request(sample_weight=True)
         weights = np.where([text in self.real_texts for text in X[:, TEXT]], self.weight, 1.0)
         with sklearn.config_context(enable_metadata_routing=True):  # routes the weights to every regression
+            for _, estimator in head.estimators:
+                estimator.steps[-1][1].set_fit_request(sample_weight=True)
+            head.final_estimator.set_fit_request(sample_weight=True)
             self.head_ = head.fit(X, y, sample_weight=weights)
         self.classes_ = self.head_.classes_
         return self

@@ -152,7 +152,8 @@ def main() -> int:
                       "curve": [p.to_dict() for p in curve(P_static, P_full, Y)],
                       "nested_by_article": nested(lambda P_s, P_f, Y_, _: choose_threshold(P_s, P_f, Y_, MAX_COST)),
                       "nested_strictest_article": nested(
-                          lambda P_s, P_f, Y_, g: choose_threshold_every_group(P_s, P_f, Y_, g, MAX_COST))},
+                          lambda P_s, P_f, Y_, g: choose_threshold_every_group(P_s, P_f, Y_, g, MAX_COST)),
+                      "share_shift": share_shift(P_static, P_full, Y, article, thresholds)},
         "grouped_cv": {"n": len(y), "groups": len(set(groups)),
                        "minilm": evaluate_predictions(y, oof_full, labels).to_dict(),
                        "static": evaluate_predictions(y, oof_static, labels).to_dict(),
@@ -191,6 +192,27 @@ def main() -> int:
     print(_table(result))
     log(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return 0
+
+
+def share_shift(P_static: np.ndarray, P_full: np.ndarray, y: np.ndarray, article: np.ndarray,
+                thresholds: list[float]) -> dict:
+    """What a report would show: each article's label shares (classify and count), in points, from the
+    cascade at each threshold against MiniLM's, beside MiniLM's own against the hand labels."""
+    k = P_full.shape[1]
+    articles = sorted(set(article))
+
+    def shares(labels: np.ndarray) -> np.ndarray:
+        return np.array([np.bincount(labels[article == a], minlength=k) / (article == a).sum() for a in articles])
+
+    def gap(a: np.ndarray, b: np.ndarray) -> dict:
+        points = 100 * np.abs(a - b)
+        return {"max_points": float(points.max()), "mean_points": float(points.mean())}
+
+    minilm = P_full.argmax(1)
+    return {"minilm_vs_hand_labels": gap(shares(minilm), shares(y)),
+            "cascade_vs_minilm": [{"threshold": t, "labels_changed": float((pred != minilm).mean()),
+                                   **gap(shares(pred), shares(minilm))}
+                                  for t in thresholds for pred in [combine(P_static, P_full, t).argmax(1)]]}
 
 
 def _model(head, labels, embedder_name: str, dimension: int) -> Model:
@@ -294,10 +316,21 @@ def _table(r: dict) -> str:
           f"{s[name]['cost']:+.3f}), {s[name]['share']:.1%} re-scored"
           for name, how in (("nested_by_article", "threshold pooled over"),
                             ("nested_strictest_article", "strictest threshold"))),
+        *_share_lines(real["share_shift"], r["thresholds_chosen"]["seed_rows_grouped_oof_train_fast"]),
         f"load average before {r['machine']['load_average_before']}, after {r['machine']['load_average_after']}; "
         f"language detection {r['throughput']['language_detection_paragraphs_per_s']:.0f} paragraphs/s (not in the "
         "rates above)"]
     return "\n".join(lines)
+
+
+def _share_lines(shift: dict, trained: float) -> list[str]:
+    own = shift["minilm_vs_hand_labels"]
+    by = {p["threshold"]: p for p in shift["cascade_vs_minilm"]}
+    return [f"per-article label shares: MiniLM against the hand labels off by {own['mean_points']:.1f} points on "
+            f"average (at most {own['max_points']:.1f})"] + [
+        f"  {name} (threshold {t:.3f}) against MiniLM: {by[t]['labels_changed']:.1%} of labels changed, shares "
+        f"moved {by[t]['mean_points']:.1f} points on average (at most {by[t]['max_points']:.1f})"
+        for name, t in (("static alone", 0.0), ("cascade", 0.1), ("cascade at train_fast's", trained)) if t in by]
 
 
 def _plot(r: dict, path: Path) -> None:
