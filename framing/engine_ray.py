@@ -525,7 +525,9 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
                                                                 folder, warn)
         progress("read", len(reduction.documents))
         # Separate executions: an actor pool holding every CPU would starve a shuffle feeding it.
-        split = (documents.filter(lambda row: row["kind"] == "doc")
+        from ray.data.expressions import col
+
+        split = (documents.filter(expr=col("kind") == "doc")  # Arrow filters the block: no Python per row
                  .flat_map(_paragraph_rows, fn_kwargs={"spellings": spellings}).materialize())
         deduped = (split.map_batches(_mark_fresh, batch_format="numpy",
                                      fn_kwargs={"firsts": _first_orders_of_repeats(split)})
