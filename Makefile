@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test setup browser lint bench-accuracy bench-throughput bench-quantification bench-furniture \
-	bench-realcopy bench-agreement bench-learning-curve bench-report bench-fastpath bench-fastpath-variants bench-fastpath-e2e bench-startup bench-scale ray \
+	bench-realcopy bench-agreement bench-learning-curve bench-data-scaling bench-report bench-fastpath bench-fastpath-variants bench-fastpath-e2e bench-startup bench-scale ray \
 	fast-embedder clean
 
 setup: $(STAMP)
@@ -56,6 +56,9 @@ bench-agreement: $(STAMP)
 
 bench-learning-curve: $(STAMP)
 	$(BIN)/python bench/learning_curve.py
+
+bench-data-scaling: $(STAMP)
+	$(BIN)/python bench/data_scaling.py
 
 bench-fastpath: $(STAMP) models/minilm-static-vocab/modules.json
 	$(BIN)/python bench/fastpath.py
