@@ -8,6 +8,10 @@ by label, to a fraction of their number (each draw its own seed); the real rows 
 article is still held out in turn (framing.classify.held_out_proba, the default head). For each fraction:
 the mean and range over draws of pooled macro-F1 and western_critical F1 on the 198 seed paragraphs.
 
+A second curve does the same with the real rows in training (the other seed articles' paragraphs, and
+any `framing label` answers), keeping every authored row: what labelling more of one's own copy buys.
+The held-out article is always scored whole.
+
 A curve still rising at 1.0 says more authored paragraphs of the same kinds should help real copy; a flat
 one says they will not, and the gap is in what the authored copy is, not in how much of it there is.
 Results: bench/results/data_scaling.json and a printed table. About 30 s per draw and fraction on 2 cores.
@@ -28,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from framing.classify import HeadOptions, evaluate_predictions, head_input, held_out_proba  # noqa: E402
+from framing.classify import HeadOptions, evaluate_predictions, fit_head, head_input  # noqa: E402
 from framing.labels import REAL_SOURCES, load_scheme, read_examples  # noqa: E402
 from framing.pipeline import make_embedder  # noqa: E402
 
@@ -43,9 +47,23 @@ def stratified_sample(y: np.ndarray, rows: np.ndarray, fraction: float, rng: np.
     return np.sort(np.concatenate(kept))
 
 
+def held_out_articles(X: np.ndarray, y: np.ndarray, groups: np.ndarray, real: np.ndarray, n_labels: int,
+                      training: np.ndarray) -> np.ndarray:
+    """Probabilities for every real row, each article predicted by a head fitted on the `training` rows
+    outside it (framing.classify.held_out_proba with a training subset)."""
+    proba = np.zeros((len(y), n_labels))
+    for article in np.unique(groups[real]):
+        test = real & (groups == article)
+        fit = training & ~test
+        head = fit_head(X[fit], y[fit], HeadOptions())
+        proba[np.ix_(test, head.classes_)] = head.predict_proba(X[test])
+    return proba[real]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--real-fractions", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -61,37 +79,49 @@ def main(argv: list[str] | None = None) -> int:
     authored = np.flatnonzero(~real)
     Y = y[real]
 
-    points = []
-    for fraction in args.fractions:
-        draws = []
-        for draw in range(1 if fraction >= 1 else args.draws):  # the whole set has one draw
-            keep = np.sort(np.concatenate([np.flatnonzero(real),
-                                           stratified_sample(y, authored, fraction, np.random.default_rng(draw))]))
-            P = held_out_proba(X[keep], y[keep], len(scheme.labels), HeadOptions(), real[keep], groups[keep])
-            metrics = evaluate_predictions(Y, P, scheme.labels)
-            draws.append({"draw": draw, "authored_rows": int(len(keep) - real.sum()), "macro_f1": metrics.macro_f1,
-                          "western_critical_f1": metrics.per_label["western_critical"]["f1"], "ece": metrics.ece})
-            print(f"[{time.perf_counter() - started:5.0f} s] fraction {fraction:g} draw {draw}: "
-                  f"{draws[-1]['authored_rows']} authored rows, real copy {metrics.macro_f1:.3f}", file=sys.stderr,
-                  flush=True)
-        points.append({"fraction": fraction, "draws": draws,
-                       **{f"{name}_{stat}": float(fn([d[name] for d in draws]))
-                          for name in ("macro_f1", "western_critical_f1") for stat, fn in
-                          (("mean", np.mean), ("min", np.min), ("max", np.max))}})
-    lines = ["| authored rows (share) | real copy macro-F1 mean [range over draws] | western_critical F1 mean |",
-             "|---:|---:|---:|"]
-    lines += [f"| {p['draws'][0]['authored_rows']:,} ({p['fraction']:.0%}) | {p['macro_f1_mean']:.3f} "
-              f"[{p['macro_f1_min']:.3f}–{p['macro_f1_max']:.3f}] | {p['western_critical_f1_mean']:.3f} |"
-              for p in points]
-    table = "\n".join(lines)
+    def curve(kind: str, fractions: list[float], pool: np.ndarray, fixed: np.ndarray) -> list[dict]:
+        points = []
+        for fraction in fractions:
+            draws = []
+            for draw in range(1 if fraction >= 1 or fraction <= 0 else args.draws):  # nothing to draw at 0 or 1
+                training = np.zeros(len(y), dtype=bool)
+                training[fixed] = True
+                if fraction > 0:
+                    training[stratified_sample(y, pool, fraction, np.random.default_rng(draw))] = True
+                metrics = evaluate_predictions(Y, held_out_articles(X, y, groups, real, len(scheme.labels), training),
+                                               scheme.labels)
+                draws.append({"draw": draw, "rows": int(training[pool].sum()), "macro_f1": metrics.macro_f1,
+                              "western_critical_f1": metrics.per_label["western_critical"]["f1"], "ece": metrics.ece})
+                print(f"[{time.perf_counter() - started:5.0f} s] {kind} {fraction:g} draw {draw}: "
+                      f"{draws[-1]['rows']} rows, real copy {metrics.macro_f1:.3f}", file=sys.stderr, flush=True)
+            points.append({"fraction": fraction, "draws": draws,
+                           **{f"{name}_{stat}": float(fn([d[name] for d in draws]))
+                              for name in ("macro_f1", "western_critical_f1") for stat, fn in
+                              (("mean", np.mean), ("min", np.min), ("max", np.max))}})
+        return points
+
+    real_rows = np.flatnonzero(real)
+    curves = {"authored": curve("authored", args.fractions, authored, real_rows),
+              "real": curve("real", args.real_fractions, real_rows, authored)}
+    table = "\n\n".join(_table(name, points) for name, points in curves.items())
     print(table)
     report = {"created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "command": " ".join(["python", "bench/data_scaling.py", *(argv if argv is not None else sys.argv[1:])]),
-              "n": {"real": int(real.sum()), "authored": len(authored)}, "points": points, "table": table,
+              "n": {"real": int(real.sum()), "authored": len(authored)}, "curves": curves, "table": table,
               "seconds": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _table(kind: str, points: list[dict]) -> str:
+    what = {"authored": "authored rows in training (share)",
+            "real": "real rows in training, all articles (share; each fit has the other articles')"}[kind]
+    lines = [f"| {what} | real copy macro-F1 mean [range over draws] | western_critical F1 mean |", "|---:|---:|---:|"]
+    lines += [f"| {p['draws'][0]['rows']:,} ({p['fraction']:.0%}) | {p['macro_f1_mean']:.3f} "
+              f"[{p['macro_f1_min']:.3f}–{p['macro_f1_max']:.3f}] | {p['western_critical_f1_mean']:.3f} |"
+              for p in points]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
