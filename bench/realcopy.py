@@ -17,7 +17,8 @@
     - temperature: T fitted (log-loss, grid over log T) on the other articles' held-out predictions;
     - class-prior correction: p * (prior of the other seed articles / training prior), renormalised.
 (b) Contrast set: eval/contrast.jsonl (never trained on; whatever is there at run time), scored by the
-    head trained on all of labels/.
+    head trained on all of labels/. The same for eval/mixed_authored.jsonl: authored paragraphs written to
+    be hard (mixed voices, partial distance), to see whether authored copy can stand in for real copy.
 (c) Off-topic rate on general news: eval/general_news.jsonl (held-out off-topic paragraphs) and the
     paragraphs of the general-news pages in corpus/pages/*/ listed in GENERAL_PAGES (chosen by their
     "topic": not about Russia, China, the West or their relations). A paragraph "passes" when the
@@ -62,6 +63,9 @@ from framing.relevance import fit_relevance, off_topic_path, read_off_topic  # n
 
 LABELS = ROOT / "labels"
 CONTRAST = ROOT / "eval" / "contrast.jsonl"
+# 300 authored paragraphs written to mix voices, distance and official vocabulary the way real copy does,
+# never trained on: how far authored copy can stand in for real copy (it cannot: see the README)
+MIXED = ROOT / "eval" / "mixed_authored.jsonl"
 GENERAL_NEWS = ROOT / "eval" / "general_news.jsonl"
 RESULTS = ROOT / "bench" / "results" / "realcopy.json"
 # The general-news pages: local politics, sport, science, food, culture, business, health, weather, tech.
@@ -81,6 +85,7 @@ def main() -> None:
     examples = read_examples(LABELS, scheme)
     off = read_off_topic(off_topic_path(LABELS))
     contrast = read_examples(CONTRAST, scheme) if CONTRAST.is_file() else []
+    mixed = read_examples(MIXED, scheme) if MIXED.is_file() else []
     general = [" ".join(json.loads(line)["text"].split()) for line in GENERAL_NEWS.read_text().splitlines()
                if line.strip()]
     pages = _pages()
@@ -90,6 +95,7 @@ def main() -> None:
     E = embedder.embed(texts)
     E_off = embedder.embed([e.text for e in off])
     E_contrast = embedder.embed([e.text for e in contrast]) if contrast else np.zeros((0, E.shape[1]))
+    E_mixed = embedder.embed([e.text for e in mixed]) if mixed else np.zeros((0, E.shape[1]))
     E_general = embedder.embed(general)
     page_texts = [t for _, _, paragraphs in pages for t in paragraphs]
     E_pages = embedder.embed(page_texts)
@@ -108,12 +114,14 @@ def main() -> None:
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "real_copy": real,
         "contrast": _contrast(contrast, E_contrast, full, relevance, labels, set(texts)),
+        "mixed_authored": _contrast(mixed, E_mixed, full, relevance, labels, set(texts)),
         "off_topic": _off_topic(general, E_general, pages, E_pages, full, relevance, labels),
         "relevance": {"threshold": relevance.threshold_, "C": relevance.options.C,
                       "min_on_topic_recall": relevance.options.min_on_topic_recall, "cv": relevance.cv_},
         "grouped_cv": _grouped_cv(X, y, groups, seed_rows, labels, options),
         "n": {"labelled": len(examples), "seed": int(seed_rows.sum()), "off_topic_train": len(off),
-              "contrast": len(contrast), "general_news_eval": len(general), "general_pages": len(pages)},
+              "contrast": len(contrast), "mixed_authored": len(mixed), "general_news_eval": len(general),
+              "general_pages": len(pages)},
     }
     result["seconds"] = {"embed": round(embedded - started, 1), "total": round(time.perf_counter() - started, 1)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -275,12 +283,13 @@ def _table(r: dict, labels) -> str:
               f"/ {cal['prior_correction_nested']['macro_f1']:.3f} | |",
               f"| real copy paragraphs the relevance stage drops | {real['relevance_wrongly_dropped']['n']} of "
               f"{real['relevance_wrongly_dropped']['of']} | |"]
-    c = r["contrast"]
-    if c["n"]:
-        cm = c["metrics"]
-        lines.append(f"| contrast set macro-F1 (n={c['n']}, {c['in_training']} in training) | {cm['macro_f1']:.3f} "
-                     f"| F1 " + ", ".join(f"{k} {v['f1']:.2f}" for k, v in cm["per_label"].items()) +
-                     f"; ECE {cm['ece']:.3f} |")
+    for key, name in (("contrast", "contrast set"), ("mixed_authored", "mixed authored copy (no stand-in for real)")):
+        c = r[key]
+        if c["n"]:
+            cm = c["metrics"]
+            lines.append(f"| {name} macro-F1 (n={c['n']}, {c['in_training']} in training) | {cm['macro_f1']:.3f} "
+                         f"| F1 " + ", ".join(f"{k} {v['f1']:.2f}" for k, v in cm["per_label"].items()) +
+                         f"; ECE {cm['ece']:.3f} |")
     o = r["off_topic"]
     for name, key in (("eval/general_news.jsonl", "general_news_eval"), ("general-news pages", "general_pages")):
         lines.append(f"| {name}: off_topic or neutral_wire (n={o[key]['n']}) | {o[key]['off_topic_or_neutral']:.3f} "
