@@ -175,11 +175,12 @@ class CascadeScorer:
 
     `full_embedder` is a factory: the full embedder (MiniLM, seconds to load) is built on the first batch
     that has an uncertain paragraph, and never when none has. `relevance`, if given, must take the static
-    embeddings (it runs on every paragraph)."""
+    embeddings (it runs on every paragraph). `fidelity`, if given, is how often this threshold kept the full
+    model's label on the real labelled paragraphs held out at training: (kept, of how many)."""
 
     def __init__(self, static_model: Model, static_embedder: Embedder, full_model: Model,
                  full_embedder: Callable[[], Embedder], threshold: float,
-                 relevance: RelevanceModel | None = None) -> None:
+                 relevance: RelevanceModel | None = None, fidelity: tuple[int, int] | None = None) -> None:
         if static_model.labels != full_model.labels:
             raise ModelError(f"the fast head's labels {static_model.labels} differ from the model's "
                              f"{full_model.labels}; retrain the fast path")
@@ -188,6 +189,7 @@ class CascadeScorer:
         self.full_model, self._full_factory = full_model, full_embedder
         self.threshold = float(threshold)
         self.relevance = relevance
+        self.fidelity = fidelity  # (same label as the full model, of n) on held-out real copy, where known
         self._full: Embedder | None = None
 
     @property
@@ -242,9 +244,22 @@ class FastPath:
         return self.model.meta.raw["cascade"]
 
     def scorer(self, static_embedder: Embedder, full_model: Model, full_embedder: Callable[[], Embedder],
-               threshold: float | None = None) -> CascadeScorer:
-        return CascadeScorer(self.model, static_embedder, full_model, full_embedder,
-                             self.threshold if threshold is None else threshold, self.relevance)
+               threshold: float | None = None, full: Calibration | None = None) -> CascadeScorer:
+        threshold = self.threshold if threshold is None else threshold
+        return CascadeScorer(self.model, static_embedder, full_model, full_embedder, threshold, self.relevance,
+                             self.fidelity_at(threshold, full))
+
+    def fidelity_at(self, threshold: float, full: Calibration | None) -> tuple[int, int] | None:
+        """How many of the real labelled paragraphs (held out by article at training) get the full model's
+        label from the cascade at `threshold`, and of how many; None where the fast path does not know."""
+        rows = self.cascade.get("real_rows")
+        cascade = self.calibration_at(threshold, full) if rows and full is not None else None
+        if cascade is None:
+            return None
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(full.y) for i in rows):
+            raise ModelError(f"{self.folder}: its real rows do not line up with the model's; retrain the fast path")
+        rows = np.asarray(rows, dtype=int)
+        return int((cascade.proba[rows].argmax(1) == full.proba[rows].argmax(1)).sum()), len(rows)
 
     def calibration_at(self, threshold: float, full: Calibration | None) -> Calibration | None:
         """The cascade's out-of-fold probabilities at another threshold: the static head's where its margin
@@ -361,6 +376,7 @@ def train_fast(labels: str | os.PathLike, model_dir: str | os.PathLike, static_e
                  "stack_folds": options.stack_folds, "top_terms": top_terms(head, scheme.labels)},
         "cv": {"grouped": static_metrics.to_dict(), "folds": options.n_folds, "seed": options.seed},
         "cascade": {"threshold": threshold, "max_cost": max_cost,
+                    "real_rows": np.flatnonzero(real).tolist() if rows is real else [],  # for each run's note
                     "chosen_on": "grouped out-of-fold predictions of the rows in grouped_oof.chosen_on, the "
                                  "strictest of their articles",
                     "full_model_sha256": full.meta.raw.get("meta_sha256"), "full_embedder": full.embedder_name,

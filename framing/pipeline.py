@@ -397,16 +397,21 @@ def fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, full_embed
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
     threshold = fast.threshold if options.fast_threshold is None else options.fast_threshold
-    return fast.scorer(static, model, full_embedder, threshold), fast.calibration_at(threshold,
-                                                                                    _calibration(model_dir, model))
+    full = _calibration(model_dir, model)
+    return fast.scorer(static, model, full_embedder, threshold, full), fast.calibration_at(threshold, full)
 
 
 def fast_note(scorer: CascadeScorer, rescored: int, n: int) -> str:
     """What report.md says of a fast-path run: it is not the model's own scoring."""
     share = f" ({rescored / n:.0%})" if n else ""
+    fidelity = ""
+    if scorer.fidelity:
+        kept, of = scorer.fidelity
+        fidelity = (f" On the {of:,} real labelled paragraphs held out by article at training, this threshold gave "
+                    f"the full model's label to {kept:,} ({kept / of:.1%}).")
     return (f"Scored with the fast path: the static embedder `{scorer.static_embedder.name}` for every paragraph, "
             f"the full model re-scoring the {rescored:,} of {n:,}{share} whose static margin was below "
-            f"{scorer.threshold:.3f}. Publish the full model's numbers.")
+            f"{scorer.threshold:.3f}.{fidelity} Publish the full model's numbers.")
 
 
 def paragraph_record(row: dict, document: dict, include_off_topic: bool, include_languages: bool) -> dict:

@@ -322,6 +322,47 @@ def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headlin
     assert fast.oof["chosen_on"]["n"] == sum(row["source"] == "user" for row in rows) == 30
 
 
+def test_each_threshold_says_how_often_it_kept_the_full_models_label_on_held_out_real_copy(tmp_path, labels_folder,
+                                                                                          fake_embedder):
+    """The fast path keeps its real rows, so that a run's note can say how far its threshold departs from the
+    full model on real copy held out at training; a fast path without real rows says nothing."""
+    from framing.pipeline import fast_note, train
+    from framing.prevalence import Calibration
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    (folder / "scheme.json").write_text((labels_folder / "scheme.json").read_text())
+    rows = [json.loads(line) for line in (labels_folder / "set.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row["batch"] != "a":
+            row["source"] = "user"
+    (folder / "set.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    model_dir = tmp_path / "model"
+    train(folder, model_dir, fake_embedder, options)
+    train_fast(folder, model_dir, StaticFake(fake_embedder), options)
+    model = load_model(model_dir)
+    fast = load_fast(model_dir, model)
+    full = Calibration.from_json((model_dir / "calibration.json").read_text())
+    real = np.array([row["source"] == "user" for row in rows])
+    assert fast.cascade["real_rows"] == np.flatnonzero(real).tolist()
+    assert fast.fidelity_at(1.0, full) == (30, 30)  # the full model everywhere: its own labels
+    static = fast.static_oof.proba[real].argmax(1)
+    assert fast.fidelity_at(0.0, full) == (int((static == full.proba[real].argmax(1)).sum()), 30)
+    scorer = fast.scorer(StaticFake(fake_embedder), model, lambda: fake_embedder, 1.0, full)
+    assert scorer.fidelity == (30, 30)
+    assert "On the 30 real labelled paragraphs held out by article at training, this threshold gave the full " \
+           "model's label to 30 (100.0%)." in fast_note(scorer, 10, 10)
+    assert fast.fidelity_at(1.0, None) is None  # no full calibration: nothing to compare with
+    fast.cascade["real_rows"] = [len(rows)]  # one past the end
+    with pytest.raises(ModelError, match="real rows do not line up"):
+        fast.fidelity_at(1.0, full)
+    fast.cascade["real_rows"] = []  # as a fast path chosen on all rows, or trained before it kept them
+    assert fast.fidelity_at(1.0, full) is None
+    assert "real labelled" not in fast_note(fast.scorer(StaticFake(fake_embedder), model, lambda: fake_embedder,
+                                                        1.0, full), 10, 10)
+
+
 # --- scoring a corpus with the fast path ---------------------------------------------------------
 
 @pytest.fixture
