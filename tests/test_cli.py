@@ -121,6 +121,26 @@ def small_labels(tmp_path) -> Path:
     return folder
 
 
+def test_train_with_a_fast_embedder_says_what_its_threshold_was_chosen_on(small_labels, tmp_path, monkeypatch):
+    from conftest import FakeEmbedder
+    from test_embed_static import WORDS, write_static_folder
+
+    from framing.embed import _REGISTERED
+
+    monkeypatch.setitem(_REGISTERED, FakeEmbedder.name, FakeEmbedder)  # the full model's embedder, by name
+
+    static = tmp_path / "static"
+    write_static_folder(static, np.random.default_rng(0).normal(size=(len(WORDS), 6)).astype(np.float32))
+    result = invoke("train", "--labels", small_labels, "--model", tmp_path / "model", "--folds", 3,
+                    "--embedder", FakeEmbedder.name, "--fast-embedder", static)
+    assert result.exit_code == 0, result.output
+    # all authored rows: the threshold is chosen on them, and the line says so rather than "real copy"
+    assert re.search(r"fast path: MiniLM re-scores paragraphs whose static margin is below \d\.\d{3} \(chosen on "
+                     r"all labelled rows \(there is no real copy\): at most 0\.01 macro-F1 below MiniLM there, "
+                     r"re-scoring \d+% of it\)", result.stdout), result.stdout
+    assert (tmp_path / "model" / "fast" / "model.json").is_file()
+
+
 def test_train_prints_metrics_and_writes_the_model(small_labels, tmp_path, real_embedder):
     model = tmp_path / "model"
     # the embedder's full name: the session's already-loaded MiniLM is reused
