@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,13 +299,8 @@ def test_train_fast_chooses_on_real_copy_rows(tmp_path, labels_folder, fake_embe
     assert on_authored.oof["chosen_on"]["sources"] == ["authored"]
 
 
-def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headline(tmp_path, labels_folder,
-                                                                                   fake_embedder):
-    """`framing label` answers (source "user") are real copy: the fast path's threshold is chosen on them, as
-    the headline is measured on them (one constant, labels.REAL_SOURCES)."""
-    from framing.labels import REAL_SOURCES
-    from framing.pipeline import train
-
+def _user_labelled(tmp_path, labels_folder) -> tuple[Path, list[dict]]:
+    """The test labels with batches b and c answered through `framing label` (source "user": real copy)."""
     folder = tmp_path / "labels"
     folder.mkdir()
     (folder / "scheme.json").write_text((labels_folder / "scheme.json").read_text())
@@ -313,6 +309,17 @@ def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headlin
         if row["batch"] != "a":
             row["source"] = "user"
     (folder / "set.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    return folder, rows
+
+
+def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headline(tmp_path, labels_folder,
+                                                                                   fake_embedder):
+    """`framing label` answers (source "user") are real copy: the fast path's threshold is chosen on them, as
+    the headline is measured on them (one constant, labels.REAL_SOURCES)."""
+    from framing.labels import REAL_SOURCES
+    from framing.pipeline import train
+
+    folder, rows = _user_labelled(tmp_path, labels_folder)
     options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
     result = train(folder, tmp_path / "model", fake_embedder, options)
     assert result.real_copy is not None and result.real_copy.n_articles == 2
@@ -329,14 +336,7 @@ def test_each_threshold_says_how_often_it_kept_the_full_models_label_on_held_out
     from framing.pipeline import fast_note, train
     from framing.prevalence import Calibration
 
-    folder = tmp_path / "labels"
-    folder.mkdir()
-    (folder / "scheme.json").write_text((labels_folder / "scheme.json").read_text())
-    rows = [json.loads(line) for line in (labels_folder / "set.jsonl").read_text().splitlines()]
-    for row in rows:
-        if row["batch"] != "a":
-            row["source"] = "user"
-    (folder / "set.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    folder, rows = _user_labelled(tmp_path, labels_folder)
     options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
     model_dir = tmp_path / "model"
     train(folder, model_dir, fake_embedder, options)
