@@ -28,7 +28,7 @@ import os
 import pickle
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -307,14 +307,14 @@ def _partial(batch: dict[str, np.ndarray], labels: tuple[str, ...]) -> dict:
     return {"part": np.array([pickle.dumps(part)], dtype=object)}
 
 
-def _merge(reduction: Reduction, parts: list[_Part]) -> None:
+def _merge(reduction: Reduction, parts: Iterable[_Part]) -> None:
     """Merge the blocks' reductions into the driver's (which holds the documents), in reading order."""
     pieces: dict[str, list[tuple[int, np.ndarray, int]]] = {}
     for part in parts:
         other = part.reduction
         reduction.evidence = reduction.evidence.merge(other.evidence)
         reduction.vocabulary = reduction.vocabulary.merge(other.vocabulary)
-        reduction.passages = reduction.passages.merge(other.passages)
+        reduction.passages.update(other.passages)  # in place: a copy per block would be quadratic
         reduction.voices = reduction.voices.merge(other.voices)
         for outlet, counts in other.left_out.items():
             reduction.left_out.setdefault(outlet, Counter()).update(counts)
@@ -540,9 +540,9 @@ def score_paths_ray(paths: Sequence[str | os.PathLike], model_dir: str | os.Path
                                                             "fast": fast},
                                      **({"num_gpus": 1} if gpus else {"num_cpus": 1}))
         ordered = scored.sort(["order", "index"]).materialize()
-        parts = [pickle.loads(row["part"]) for row in
+        parts = (pickle.loads(row["part"]) for row in  # folded one at a time: never every block's at once
                  ordered.map_batches(_partial, batch_size=None, batch_format="numpy",
-                                     fn_kwargs={"labels": labels}).iter_rows()]
+                                     fn_kwargs={"labels": labels}).iter_rows())
         _merge(reduction, parts)
         paragraphs = _write_paragraphs(ordered, folder, Format(format), progress)
         check_counted(reduction)

@@ -102,15 +102,19 @@ class PassageIndex:
 
     def merge(self, other: PassageIndex) -> PassageIndex:
         merged = PassageIndex(self.threshold, self.bands, self.min_words)
-        for source in (self, other):
-            for key, entry in source.entries.items():
-                mine = merged.entries.get(key)
-                if mine is None:
-                    merged.entries[key] = _Entry(entry.text, Counter(entry.outlets), entry.signature)
-                else:
-                    mine.outlets.update(entry.outlets)
-                    mine.text = min(mine.text, entry.text)
+        merged.update(self)
+        merged.update(other)
         return merged
+
+    def update(self, other: PassageIndex) -> None:
+        """Merge `other` into this index in place: folding many blocks' indexes into one stays linear."""
+        for key, entry in other.entries.items():
+            mine = self.entries.get(key)
+            if mine is None:
+                self.entries[key] = _Entry(entry.text, Counter(entry.outlets), entry.signature)
+            else:
+                mine.outlets.update(entry.outlets)
+                mine.text = min(mine.text, entry.text)
 
     def clusters(self, min_outlets: int = 2, limit: int | None = None) -> list[dict]:
         """[{text, outlets, n}] for passages run by at least `min_outlets` outlets: most outlets first.

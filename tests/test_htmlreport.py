@@ -375,3 +375,24 @@ def test_five_thousand_outlets_render_in_chromium(tmp_path):
         count: document.getElementById('filter-count').textContent})""", timeout=180)
     assert run.ready and run.errors == [] and run.dialogs == []
     assert run.values == {"bars": 25, "rows": 50, "count": "5,000 outlets"}
+
+
+def test_passage_indexes_fold_in_place_as_they_merge():
+    """The Ray driver folds each block's passage index into its own in place (a copy per block would be
+    quadratic): the same clusters as merging, in any order, and the blocks' indexes are left as they were."""
+    from framing.passages import PassageIndex
+
+    shared = "The two ministers agreed to extend the grain corridor for another year, officials said on Friday."
+    other = "Heavy rain closed the mountain pass for a second day, and traffic was sent through the valley road."
+    blocks = [PassageIndex().add_all([("Outlet A", shared), ("Outlet A", other)]),
+              PassageIndex().add_all([("Outlet B", shared)]),
+              PassageIndex().add_all([("Outlet C", shared + " "), ("Outlet C", other)])]
+    before = [{key: (entry.text, dict(entry.outlets)) for key, entry in b.entries.items()} for b in blocks]
+    folded = PassageIndex()
+    for block in blocks:
+        folded.update(block)
+    merged = blocks[2].merge(blocks[0]).merge(blocks[1])
+    assert folded.clusters() == merged.clusters()
+    assert folded.clusters()[0]["outlets"] == ["Outlet A", "Outlet B", "Outlet C"]
+    folded.update(blocks[0])  # counts add up; the block's own counters are not the folded ones
+    assert [{key: (entry.text, dict(entry.outlets)) for key, entry in b.entries.items()} for b in blocks] == before
