@@ -244,17 +244,16 @@ class FastPath:
         return self.model.meta.raw["cascade"]
 
     def scorer(self, static_embedder: Embedder, full_model: Model, full_embedder: Callable[[], Embedder],
-               threshold: float | None = None, full: Calibration | None = None) -> CascadeScorer:
-        threshold = self.threshold if threshold is None else threshold
-        return CascadeScorer(self.model, static_embedder, full_model, full_embedder, threshold, self.relevance,
-                             self.fidelity_at(threshold, full))
+               threshold: float | None = None, fidelity: tuple[int, int] | None = None) -> CascadeScorer:
+        return CascadeScorer(self.model, static_embedder, full_model, full_embedder,
+                             self.threshold if threshold is None else threshold, self.relevance, fidelity)
 
-    def fidelity_at(self, threshold: float, full: Calibration | None) -> tuple[int, int] | None:
+    def fidelity(self, cascade: Calibration | None, full: Calibration | None) -> tuple[int, int] | None:
         """How many of the real labelled paragraphs (held out by article at training) get the full model's
-        label from the cascade at `threshold`, and of how many; None where the fast path does not know."""
+        label from the cascade whose out-of-fold probabilities are `cascade` (calibration_at's), and of how
+        many; None where the fast path does not know."""
         rows = self.cascade.get("real_rows")
-        cascade = self.calibration_at(threshold, full) if rows and full is not None else None
-        if cascade is None:
+        if not rows or cascade is None or full is None:
             return None
         if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(full.y) for i in rows):
             raise ModelError(f"{self.folder}: its real rows do not line up with the model's; retrain the fast path")

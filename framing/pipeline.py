@@ -398,7 +398,8 @@ def fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, full_embed
     fast.model.meta.check_fits(static)
     threshold = fast.threshold if options.fast_threshold is None else options.fast_threshold
     full = _calibration(model_dir, model)
-    return fast.scorer(static, model, full_embedder, threshold, full), fast.calibration_at(threshold, full)
+    calibration = fast.calibration_at(threshold, full)
+    return fast.scorer(static, model, full_embedder, threshold, fast.fidelity(calibration, full)), calibration
 
 
 def fast_note(scorer: CascadeScorer, rescored: int, n: int) -> str:

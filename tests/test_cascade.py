@@ -330,10 +330,12 @@ def test_user_labelled_real_copy_decides_the_threshold_as_it_decides_the_headlin
 
 
 def test_each_threshold_says_how_often_it_kept_the_full_models_label_on_held_out_real_copy(tmp_path, labels_folder,
-                                                                                          fake_embedder):
+                                                                                          fake_embedder, monkeypatch):
     """The fast path keeps its real rows, so that a run's note can say how far its threshold departs from the
     full model on real copy held out at training; a fast path without real rows says nothing."""
-    from framing.pipeline import fast_note, train
+    from framing.embed import _REGISTERED
+    from framing.options import CacheOptions, ScoreOptions
+    from framing.pipeline import fast_note, fast_scorer, train
     from framing.prevalence import Calibration
 
     folder, rows = _user_labelled(tmp_path, labels_folder)
@@ -346,21 +348,25 @@ def test_each_threshold_says_how_often_it_kept_the_full_models_label_on_held_out
     full = Calibration.from_json((model_dir / "calibration.json").read_text())
     real = np.array([row["source"] == "user" for row in rows])
     assert fast.cascade["real_rows"] == np.flatnonzero(real).tolist()
-    assert fast.fidelity_at(1.0, full) == (30, 30)  # the full model everywhere: its own labels
+    at = lambda threshold: fast.fidelity(fast.calibration_at(threshold, full), full)  # noqa: E731
+    assert at(1.0) == (30, 30)  # the full model everywhere: its own labels
     static = fast.static_oof.proba[real].argmax(1)
-    assert fast.fidelity_at(0.0, full) == (int((static == full.proba[real].argmax(1)).sum()), 30)
-    scorer = fast.scorer(StaticFake(fake_embedder), model, lambda: fake_embedder, 1.0, full)
+    assert at(0.0) == (int((static == full.proba[real].argmax(1)).sum()), 30)
+    # what a run builds: the scorer at the chosen threshold carries its fidelity into the note
+    monkeypatch.setitem(_REGISTERED, "static-fake", lambda: StaticFake(fake_embedder))
+    scorer, _ = fast_scorer(model, model_dir, ScoreOptions(cache=CacheOptions(enabled=False), fast_threshold=1.0),
+                            lambda: fake_embedder)
     assert scorer.fidelity == (30, 30)
     assert "On the 30 real labelled paragraphs held out by article at training, this threshold gave the full " \
            "model's label to 30 (100.0%)." in fast_note(scorer, 10, 10)
-    assert fast.fidelity_at(1.0, None) is None  # no full calibration: nothing to compare with
+    assert fast.fidelity(fast.calibration_at(1.0, None), None) is None  # no full calibration: nothing to compare
     fast.cascade["real_rows"] = [len(rows)]  # one past the end
     with pytest.raises(ModelError, match="real rows do not line up"):
-        fast.fidelity_at(1.0, full)
+        at(1.0)
     fast.cascade["real_rows"] = []  # as a fast path chosen on all rows, or trained before it kept them
-    assert fast.fidelity_at(1.0, full) is None
+    assert at(1.0) is None
     assert "real labelled" not in fast_note(fast.scorer(StaticFake(fake_embedder), model, lambda: fake_embedder,
-                                                        1.0, full), 10, 10)
+                                                        1.0, at(1.0)), 10, 10)
 
 
 # --- scoring a corpus with the fast path ---------------------------------------------------------
