@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from framing.classify import HeadOptions, evaluate_predictions, fit_head, head_input  # noqa: E402
+from framing.classify import HeadOptions, evaluate_predictions, head_input, held_out_proba  # noqa: E402
 from framing.labels import REAL_SOURCES, load_scheme, read_examples  # noqa: E402
 from framing.pipeline import make_embedder  # noqa: E402
 
@@ -45,19 +45,6 @@ def stratified_sample(y: np.ndarray, rows: np.ndarray, fraction: float, rng: np.
     kept = [rng.choice(of, size=max(1, round(fraction * len(of))), replace=False)
             for label in np.unique(y[rows]) for of in [rows[y[rows] == label]]]
     return np.sort(np.concatenate(kept))
-
-
-def held_out_articles(X: np.ndarray, y: np.ndarray, groups: np.ndarray, real: np.ndarray, n_labels: int,
-                      training: np.ndarray) -> np.ndarray:
-    """Probabilities for every real row, each article predicted by a head fitted on the `training` rows
-    outside it (framing.classify.held_out_proba with a training subset)."""
-    proba = np.zeros((len(y), n_labels))
-    for article in np.unique(groups[real]):
-        test = real & (groups == article)
-        fit = training & ~test
-        head = fit_head(X[fit], y[fit], HeadOptions())
-        proba[np.ix_(test, head.classes_)] = head.predict_proba(X[test])
-    return proba[real]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 training[fixed] = True
                 if fraction > 0:
                     training[stratified_sample(y, pool, fraction, np.random.default_rng(draw))] = True
-                metrics = evaluate_predictions(Y, held_out_articles(X, y, groups, real, len(scheme.labels), training),
-                                               scheme.labels)
+                P = held_out_proba(X, y, len(scheme.labels), HeadOptions(), real, groups, training=training)
+                metrics = evaluate_predictions(Y, P, scheme.labels)
                 draws.append({"draw": draw, "rows": int(training[pool].sum()), "macro_f1": metrics.macro_f1,
                               "western_critical_f1": metrics.per_label["western_critical"]["f1"], "ece": metrics.ece})
                 print(f"[{time.perf_counter() - started:5.0f} s] {kind} {fraction:g} draw {draw}: "

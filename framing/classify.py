@@ -185,15 +185,17 @@ def out_of_fold_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: Head
 
 
 def held_out_proba(X: np.ndarray, y: np.ndarray, n_labels: int, options: HeadOptions, held_out: np.ndarray,
-                   groups: np.ndarray, fit: Fit | None = None) -> np.ndarray:
+                   groups: np.ndarray, fit: Fit | None = None, training: np.ndarray | None = None) -> np.ndarray:
     """Probabilities for the rows in `held_out`, each of its groups predicted by a head fitted on every other
-    row (the other held-out groups included): real articles held out in turn. `fit` as out_of_fold_proba's."""
+    row (the other held-out groups included): real articles held out in turn. `fit` as out_of_fold_proba's;
+    `training`, if given, limits the fits to those rows (a held-out group is still predicted whole)."""
     fit = fit or fit_head
     proba = np.zeros((int(held_out.sum()), n_labels))
     positions = np.flatnonzero(held_out)
     for group in np.unique(groups[held_out]):
         test = held_out & (groups == group)
-        head = fit(X[~test], y[~test], options)
+        rows = ~test if training is None else training & ~test
+        head = fit(X[rows], y[rows], options)
         proba[np.ix_(np.isin(positions, np.flatnonzero(test)), head.classes_)] = head.predict_proba(X[test])
     return proba
 

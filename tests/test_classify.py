@@ -360,3 +360,31 @@ def test_labelled_texts_without_shared_words_are_refused_with_advice(fake_embedd
     X = head_input(texts, fake_embedder.embed(texts))
     with pytest.raises(ModelError, match="share too few words"):
         fit_head(X, np.array([0, 0, 1, 1, 2, 2]))
+
+
+def test_held_out_groups_are_predicted_whole_by_heads_fitted_on_the_training_rows_only():
+    """held_out_proba(training=...): each held-out group is scored whole, by a head fitted on the training rows
+    outside it (what bench/data_scaling.py subsamples), and without the mask on every other row."""
+    from sklearn.dummy import DummyClassifier
+
+    from framing.classify import HeadOptions, held_out_proba
+
+    X = np.arange(12, dtype=float).reshape(-1, 1)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 0, 0, 1, 1, 2])
+    groups = np.array(["a", "a", "a", "b", "b", "b", "x", "x", "x", "x", "x", "x"])
+    held_out = groups != "x"
+    fitted: list[list[int]] = []
+
+    def fit(X_fit, y_fit, _options):
+        fitted.append(sorted(X_fit[:, 0].astype(int)))
+        return DummyClassifier(strategy="prior").fit(X_fit, y_fit)
+
+    training = np.zeros(12, dtype=bool)
+    training[[0, 4, 6, 7, 8, 9, 10, 11]] = True  # rows 1, 2, 3 and 5 of the real groups are left out
+    P = held_out_proba(X, y, 3, HeadOptions(), held_out, groups, fit=fit, training=training)
+    assert fitted == [[4, 6, 7, 8, 9, 10, 11], [0, 6, 7, 8, 9, 10, 11]]
+    assert P.shape == (6, 3)  # every row of both groups, though four were not in training
+    np.testing.assert_allclose(P[:3], np.tile(np.bincount(y[fitted[0]], minlength=3) / 7, (3, 1)))
+    fitted.clear()
+    held_out_proba(X, y, 3, HeadOptions(), held_out, groups, fit=fit)
+    assert fitted == [[3, 4, 5, 6, 7, 8, 9, 10, 11], [0, 1, 2, 6, 7, 8, 9, 10, 11]]
