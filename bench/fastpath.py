@@ -15,7 +15,10 @@ Accuracy, two ways:
     - train_fast: of the seed rows, the strictest of their articles' (framing.cascade.train_fast stores it);
     - in sample: on the real-copy predictions above themselves (what the real copy would ask for);
     - nested by article: each article at the threshold chosen on the other articles' held-out predictions,
-      pooled over them or the strictest of them: the honest estimates of the two rules.
+      pooled over them or the strictest of them: the honest estimates of the two rules;
+    - nested budget (--fast-budget B): each article at the threshold that sent a share B of the other articles'
+      held-out rows to MiniLM (framing.cascade.threshold_for_budget; no label involved), with the share it
+      re-scores there, how often it keeps MiniLM's label, and a paired bootstrap interval of its cost.
 (b) Grouped CV: framing.classify.out_of_fold_proba(groups = Example.group) for both heads on the whole
     labelled set, the folds `framing train` reports.
 Macro-F1 over all three labels (evaluate_predictions); the curve is framing.cascade.curve / point_at.
@@ -55,6 +58,7 @@ from framing.cascade import (  # noqa: E402
     combine,
     curve,
     point_at,
+    threshold_for_budget,
     uncertain,
 )
 from framing.classify import (  # noqa: E402
@@ -77,6 +81,7 @@ STATIC = ROOT / "models" / "minilm-static-vocab"
 RESULTS = ROOT / "bench" / "results"
 GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)  # the curve's thresholds
 TIMED = (0.1, 0.2, 0.3, 0.5)  # thresholds timed besides the chosen ones
+BUDGETS = (0.01, 0.02, 0.03, 0.05, 0.10)  # --fast-budget: shares re-scored, a threshold picked without labels
 MAX_COST, TARGET_RATIO = 0.01, 10.0
 STARTED = time.perf_counter()
 
@@ -137,7 +142,10 @@ def main() -> int:
             proba[here] = combine(P_static[here], P_full[here], t)
             rescored[here] = uncertain(P_static[here], t)
         return {"thresholds": chosen_for, "macro_f1": evaluate_predictions(Y, proba, labels).macro_f1,
-                "share": float(rescored.mean())}
+                "share": float(rescored.mean()), "minilm_label_kept": float((proba.argmax(1) == minilm).mean()),
+                "cost_bootstrap_95": paired_cost_interval(P_full, proba, Y, k)}
+
+    minilm = P_full.argmax(1)
 
     thresholds = sorted(set(GRID) | {stored_threshold, authored_threshold, all_rows_threshold, real_own_threshold})
 
@@ -153,7 +161,11 @@ def main() -> int:
                       "nested_by_article": nested(lambda P_s, P_f, Y_, _: choose_threshold(P_s, P_f, Y_, MAX_COST)),
                       "nested_strictest_article": nested(
                           lambda P_s, P_f, Y_, g: choose_threshold_every_group(P_s, P_f, Y_, g, MAX_COST)),
-                      "share_shift": share_shift(P_static, P_full, Y, article, thresholds)},
+                      "share_shift": share_shift(P_static, P_full, Y, article, thresholds),
+                      # --fast-budget: each article at the threshold that re-scored the budget of the other
+                      # articles' held-out rows (as FastPath.threshold_for_budget picks it on the real rows)
+                      "nested_budget": {str(b): nested(lambda P_s, P_f, Y_, _, b=b: threshold_for_budget(P_s, b))
+                                        for b in BUDGETS}},
         "grouped_cv": {"n": len(y), "groups": len(set(groups)),
                        "minilm": evaluate_predictions(y, oof_full, labels).to_dict(),
                        "static": evaluate_predictions(y, oof_static, labels).to_dict(),
@@ -192,6 +204,18 @@ def main() -> int:
     print(_table(result))
     log(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return 0
+
+
+def paired_cost_interval(P_full: np.ndarray, proba: np.ndarray, y: np.ndarray, k: int,
+                         draws: int = 2000) -> list[float]:
+    """95% paired bootstrap interval, over paragraphs, of MiniLM's macro-F1 minus the cascade's."""
+    from framing.cascade import macro_f1
+
+    rng = np.random.default_rng(0)
+    full, fast = P_full.argmax(1), proba.argmax(1)
+    costs = [macro_f1(y[d], full[d], k) - macro_f1(y[d], fast[d], k)
+             for d in (rng.integers(0, len(y), len(y)) for _ in range(draws))]
+    return [float(np.percentile(costs, 2.5)), float(np.percentile(costs, 97.5))]
 
 
 def share_shift(P_static: np.ndarray, P_full: np.ndarray, y: np.ndarray, article: np.ndarray,
@@ -285,6 +309,7 @@ def _summary(r: dict) -> dict:
             "in_sample": at(chosen["real_copy_in_sample"]),
             **{name: dict(real[name], cost=base - real[name]["macro_f1"])
                for name in ("nested_by_article", "nested_strictest_article")},
+            "nested_budget": {b: dict(row, cost=base - row["macro_f1"]) for b, row in real["nested_budget"].items()},
             "best_meeting_cost": max((p for p in real["cascade"] if base - p["macro_f1"] <= MAX_COST + 1e-12
                                       and f"cascade@{p['threshold']:.4f}" in rows),
                                      key=lambda p: rows[f"cascade@{p['threshold']:.4f}"]["ratio_vs_minilm"],
@@ -316,6 +341,9 @@ def _table(r: dict) -> str:
           f"{s[name]['cost']:+.3f}), {s[name]['share']:.1%} re-scored"
           for name, how in (("nested_by_article", "threshold pooled over"),
                             ("nested_strictest_article", "strictest threshold"))),
+        *(f"nested, --fast-budget {b}: {row['share']:.1%} re-scored, macro-F1 {row['macro_f1']:.3f} (cost "
+          f"{row['cost']:+.3f}, paired 95% {row['cost_bootstrap_95'][0]:+.3f} to {row['cost_bootstrap_95'][1]:+.3f}), "
+          f"MiniLM's label kept on {row['minilm_label_kept']:.1%}" for b, row in s["nested_budget"].items()),
         *_share_lines(real["share_shift"], r["thresholds_chosen"]["seed_rows_grouped_oof_train_fast"]),
         f"load average before {r['machine']['load_average_before']}, after {r['machine']['load_average_after']}; "
         f"language detection {r['throughput']['language_detection_paragraphs_per_s']:.0f} paragraphs/s (not in the "

@@ -153,6 +153,23 @@ def choose_threshold_every_group(static_proba: np.ndarray, full_proba: np.ndarra
                                 max_cost) for g in np.unique(groups))
 
 
+def threshold_for_budget(static_proba: np.ndarray, budget: float) -> float:
+    """The threshold that sends about `budget` (a share, 0 to 1) of these rows to the full model: the midpoint
+    between the margins on either side of that rank, as `curve` places them (rows of equal margin go together,
+    so ties may send a few more). 0 re-scores none, 1 every row.
+
+    No label enters: this picks a speed, not an accuracy; what it costs is measured apart (bench/fastpath.py,
+    nested by article)."""
+    if not 0 <= budget <= 1:
+        raise ValueError(f"a re-scoring budget is a share between 0 and 1, not {budget}")
+    m = np.sort(margin(static_proba))
+    rank = int(round(budget * len(m)))
+    if rank == 0 or not len(m):
+        return 0.0
+    above = m[rank:][m[rank:] > m[rank - 1]]  # the next distinct margin: rows tied with the last go too
+    return float((m[rank - 1] + above[0]) / 2) if len(above) else 1.0
+
+
 def point_at(static_proba: np.ndarray, full_proba: np.ndarray, y: np.ndarray, threshold: float) -> CurvePoint:
     """The cascade at one given threshold on these rows."""
     proba = combine(static_proba, full_proba, threshold)
@@ -259,6 +276,19 @@ class FastPath:
             raise ModelError(f"{self.folder}: its real rows do not line up with the model's; retrain the fast path")
         rows = np.asarray(rows, dtype=int)
         return int((cascade.proba[rows].argmax(1) == full.proba[rows].argmax(1)).sum()), len(rows)
+
+    def threshold_for_budget(self, budget: float) -> float:
+        """The threshold at which MiniLM re-scored `budget` of the real labelled paragraphs held out by article
+        at training (of every labelled row where the fast path has no real rows): their static margins are in
+        static_oof.json. Real copy is less certain than authored, so it is the better guide to a run's share."""
+        if self.static_oof is None:
+            raise ModelError(f"{self.folder} was trained before a budget could be set; retrain the fast path "
+                             "(framing train --fast-embedder ...)", option="fast-budget")
+        rows = self.cascade.get("real_rows") or range(len(self.static_oof.y))
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.static_oof.y) for i in rows):
+            raise ModelError(f"{self.folder}: its real rows do not line up with its out-of-fold rows; retrain the "
+                             "fast path")
+        return threshold_for_budget(self.static_oof.proba[np.asarray(list(rows), dtype=int)], budget)
 
     def calibration_at(self, threshold: float, full: Calibration | None) -> Calibration | None:
         """The cascade's out-of-fold probabilities at another threshold: the static head's where its margin

@@ -39,7 +39,8 @@ class ScoreOptions:
     include_other_languages: bool = False  # count non-English paragraphs even with an English-only model
     fast: bool = False  # the cascade: a static model for every paragraph, MiniLM for the uncertain ones
     fast_threshold: float | None = None  # the cascade's margin threshold instead of the trained one (0: static alone)
+    fast_budget: float | None = None  # or the threshold that re-scored this share of the real rows at training
 
     @property
     def uses_fast_path(self) -> bool:
-        return self.fast or self.fast_threshold is not None
+        return self.fast or self.fast_threshold is not None or self.fast_budget is not None

@@ -391,12 +391,13 @@ def language_note(reduction: Reduction, model: Model, options: ScoreOptions) -> 
 def fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, full_embedder: Callable[[], Embedder],
                 warn: Warn = _quiet) -> tuple[CascadeScorer, Calibration | None]:
     """The cascade (the static head scores everything; `full_embedder()`, called only if needed, gives the
-    model's embedder for the uncertain rest) at the trained threshold or options.fast_threshold, and the
-    calibration of the cascade's out-of-fold probabilities at that threshold."""
+    model's embedder for the uncertain rest) at the trained threshold, options.fast_threshold, or the one
+    options.fast_budget picks, and the calibration of the cascade's out-of-fold probabilities there."""
     fast = load_fast(model_dir, model)
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
-    threshold = fast.threshold if options.fast_threshold is None else options.fast_threshold
+    threshold = options.fast_threshold if options.fast_threshold is not None else \
+        fast.threshold_for_budget(options.fast_budget) if options.fast_budget is not None else fast.threshold
     full = _calibration(model_dir, model)
     calibration = fast.calibration_at(threshold, full)
     return fast.scorer(static, model, full_embedder, threshold, fast.fidelity(calibration, full)), calibration

@@ -17,6 +17,7 @@ from framing.cascade import (
     load_fast,
     macro_f1,
     margin,
+    threshold_for_budget,
     train_fast,
     uncertain,
 )
@@ -36,6 +37,20 @@ def test_margin_and_uncertain_by_hand():
     assert uncertain(proba, 0.2).tolist() == [False, False, True, False]  # strictly below
     assert uncertain(proba, 0.21).tolist() == [True, False, True, False]
     assert uncertain(proba, 1.0).tolist() == [True] * 4  # even a margin of exactly 1
+
+
+def test_a_budget_sends_that_share_of_rows_to_the_full_model():
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(3), size=200)
+    for budget in (0.0, 0.02, 0.1, 0.25, 0.5, 0.999, 1.0):
+        threshold = threshold_for_budget(proba, budget)
+        assert uncertain(proba, threshold).sum() == round(budget * 200)  # distinct margins: exactly that many
+    assert threshold_for_budget(proba, 0.0) == 0.0 and threshold_for_budget(proba, 1.0) == 1.0
+    tied = np.array([[0.6, 0.4, 0.0]] * 4 + [[0.9, 0.1, 0.0]] * 4)  # margins 0.2 x4, 0.8 x4
+    assert uncertain(tied, threshold_for_budget(tied, 0.25)).sum() == 4  # ties go together: all four of 0.2
+    assert threshold_for_budget(tied, 0.5) == pytest.approx(0.5)  # between the two margins
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        threshold_for_budget(proba, 1.5)
 
 
 def test_macro_f1_matches_sklearn():
@@ -445,6 +460,46 @@ def test_a_fast_path_trained_without_static_probabilities_keeps_only_its_own_thr
     assert (fast_model / "fast" / STATIC_OOF_FILE).is_file()
 
 
+def test_a_budget_picks_its_threshold_on_the_real_rows_and_scores_there(tmp_path, labels_folder, fake_embedder,
+                                                                        monkeypatch):
+    """--fast-budget B: the threshold at which B of the real labelled paragraphs (held out by article at
+    training) went to the full model; a run re-scores exactly the paragraphs whose static margin is below it."""
+    from framing.embed import _REGISTERED
+    from framing.options import CacheOptions, ScoreOptions
+    from framing.pipeline import score_paths, train
+
+    folder, rows = _user_labelled(tmp_path, labels_folder)
+    options = HeadOptions(min_df=1, n_folds=3, stack_folds=2)
+    model_dir = tmp_path / "model"
+    train(folder, model_dir, fake_embedder, options)
+    train_fast(folder, model_dir, StaticFake(fake_embedder), options)
+    fast = load_fast(model_dir, load_model(model_dir))
+    real = np.array([row["source"] == "user" for row in rows])
+    threshold = fast.threshold_for_budget(0.5)
+    assert uncertain(fast.static_oof.proba[real], threshold).sum() == 15  # half of the 30 real rows, not of all
+    assert threshold == threshold_for_budget(fast.static_oof.proba[real], 0.5)
+    full = CountingEmbedder(fake_embedder)
+    static = StaticFake(fake_embedder)
+    monkeypatch.setitem(_REGISTERED, "static-fake", lambda: static)
+    monkeypatch.setitem(_REGISTERED, "fake-embedder", lambda: full)
+    texts = [p["text"] for p in _corpus_paragraphs(_corpus(tmp_path / "corpus", labels_folder))]
+    score_paths([tmp_path / "corpus"], model_dir, tmp_path / "out",
+                ScoreOptions(cache=CacheOptions(enabled=False), fast_budget=0.5, labels=None))
+    scored = [json.loads(line)["text"] for line in (tmp_path / "out" / "paragraphs.jsonl").read_text().splitlines()]
+    assert sorted(scored) == sorted(texts)
+    below = uncertain(fast.model.predict_proba(scored, static.embed(scored)), threshold)
+    assert sorted(full.seen) == sorted(t for t, b in zip(scored, below) if b)
+    assert f"below {threshold:.3f}" in (tmp_path / "out" / "report.md").read_text()
+    older = type(fast)(fast.model, fast.threshold, fast.relevance, fast.calibration, fast.folder)  # no static_oof
+    with pytest.raises(ModelError, match="retrain the fast path"):
+        older.threshold_for_budget(0.5)
+
+
+def _corpus_paragraphs(rows: list) -> list[dict]:
+    """The paragraphs _corpus writes, as score reads them (title lines aside)."""
+    return [{"text": f"{row['text']} It went on for a while, they said."} for row in rows]
+
+
 def test_the_cli_threshold_implies_the_fast_path_and_is_bounded(tmp_path, labels_folder, fast_model):
     from typer.testing import CliRunner
 
@@ -458,3 +513,11 @@ def test_the_cli_threshold_implies_the_fast_path_and_is_bounded(tmp_path, labels
     assert full_embedder.seen == [] and "Scored with the fast path" in (tmp_path / "out" / "report.md").read_text()
     result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out2"), "--fast-threshold", "1.5"])
     assert result.exit_code == 2 and not (tmp_path / "out2").exists()
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out3"), "--fast-budget", "1.5"])
+    assert result.exit_code == 2 and "--fast-budget must be a share between 0 and 1" in result.output
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out4"), "--fast-budget", "0.1",
+                                             "--fast-threshold", "0.2"])
+    assert result.exit_code == 2 and "not both" in result.output and not (tmp_path / "out4").exists()
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "out5"), "--fast-budget", "0"])
+    assert result.exit_code == 0, result.output
+    assert full_embedder.seen == []  # a budget of 0: the static model alone, with no --fast needed
