@@ -57,6 +57,7 @@ from framing.cascade import (  # noqa: E402
     choose_threshold_every_group,
     combine,
     curve,
+    macro_f1,
     point_at,
     threshold_for_budget,
     uncertain,
@@ -208,9 +209,8 @@ def main() -> int:
 
 def paired_cost_interval(P_full: np.ndarray, proba: np.ndarray, y: np.ndarray, k: int,
                          draws: int = 2000) -> list[float]:
-    """95% paired bootstrap interval, over paragraphs, of MiniLM's macro-F1 minus the cascade's."""
-    from framing.cascade import macro_f1
-
+    """95% paired bootstrap interval, over paragraphs, of MiniLM's macro-F1 minus the cascade's (or any other
+    path's: bench/static_variants.py uses it for the static variants)."""
     rng = np.random.default_rng(0)
     full, fast = P_full.argmax(1), proba.argmax(1)
     costs = [macro_f1(y[d], full[d], k) - macro_f1(y[d], fast[d], k)

@@ -124,6 +124,8 @@ def bench_main(args: argparse.Namespace) -> int:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
+    from fastpath import paired_cost_interval  # bench/fastpath.py
+
     from framing.cascade import macro_f1 as fast_macro_f1
     from framing.classify import (
         HeadOptions,
@@ -180,8 +182,6 @@ def bench_main(args: argparse.Namespace) -> int:
     load_after = os.getloadavg()
 
     minilm_real = evaluate_predictions(Y, real_proba["MiniLM"], labels).macro_f1
-    rng = np.random.default_rng(0)
-    draws = [rng.integers(0, len(Y), len(Y)) for _ in range(args.bootstrap)]
 
     def macro(P, rows=slice(None)):  # all labels, 0 for one never true nor predicted: as evaluate_predictions
         return fast_macro_f1(Y[rows], P[rows].argmax(1), k)
@@ -190,12 +190,11 @@ def bench_main(args: argparse.Namespace) -> int:
     for name, folder, kind, C in configs:
         real = evaluate_predictions(Y, real_proba[name], labels)
         per_article = {a: macro(real_proba[name], article == a) for a in sorted(set(article))}
-        costs = [macro(real_proba["MiniLM"], d) - macro(real_proba[name], d) for d in draws] if name != "MiniLM" \
-            else [0.0]
         ratio = speed["rows"][name]["ratio_vs_minilm"]
         rows[name] = {"embedder": folder, "head": kind, "C": C, "real_copy": real.to_dict(),
                       "real_copy_per_article": per_article, "cost": minilm_real - real.macro_f1,
-                      "cost_bootstrap_95": [float(np.percentile(costs, 2.5)), float(np.percentile(costs, 97.5))],
+                      "cost_bootstrap_95": paired_cost_interval(real_proba["MiniLM"], real_proba[name], Y, k,
+                                                                args.bootstrap),
                       "grouped_cv": evaluate_predictions(y, oof_proba[name], labels).to_dict(),
                       "throughput": speed["rows"][name],
                       "meets_target": bool(name != "MiniLM" and ratio >= TARGET_RATIO

@@ -269,12 +269,11 @@ class FastPath:
         """How many of the real labelled paragraphs (held out by article at training) get the full model's
         label from the cascade whose out-of-fold probabilities are `cascade` (calibration_at's), and of how
         many; None where the fast path does not know."""
-        rows = self.cascade.get("real_rows")
-        if not rows or cascade is None or full is None:
+        if cascade is None or full is None:
             return None
-        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(full.y) for i in rows):
-            raise ModelError(f"{self.folder}: its real rows do not line up with the model's; retrain the fast path")
-        rows = np.asarray(rows, dtype=int)
+        rows = self.real_rows(len(full.y))
+        if rows is None:
+            return None
         return int((cascade.proba[rows].argmax(1) == full.proba[rows].argmax(1)).sum()), len(rows)
 
     def threshold_for_budget(self, budget: float) -> float:
@@ -284,11 +283,18 @@ class FastPath:
         if self.static_oof is None:
             raise ModelError(f"{self.folder} was trained before a budget could be set; retrain the fast path "
                              "(framing train --fast-embedder ...)", option="fast-budget")
-        rows = self.cascade.get("real_rows") or range(len(self.static_oof.y))
-        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.static_oof.y) for i in rows):
-            raise ModelError(f"{self.folder}: its real rows do not line up with its out-of-fold rows; retrain the "
-                             "fast path")
-        return threshold_for_budget(self.static_oof.proba[np.asarray(list(rows), dtype=int)], budget)
+        rows = self.real_rows(len(self.static_oof.y))
+        return threshold_for_budget(self.static_oof.proba if rows is None else self.static_oof.proba[rows], budget)
+
+    def real_rows(self, n: int) -> np.ndarray | None:
+        """The indices of the real labelled rows among the n labelled rows (cascade.real_rows, kept at training
+        for each run's note and budget), checked; None where the fast path has none."""
+        rows = self.cascade.get("real_rows")
+        if not rows:
+            return None
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in rows):
+            raise ModelError(f"{self.folder}: its real rows do not line up with the model's; retrain the fast path")
+        return np.asarray(rows, dtype=int)
 
     def calibration_at(self, threshold: float, full: Calibration | None) -> Calibration | None:
         """The cascade's out-of-fold probabilities at another threshold: the static head's where its margin

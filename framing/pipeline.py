@@ -396,8 +396,12 @@ def fast_scorer(model: Model, model_dir: Path, options: ScoreOptions, full_embed
     fast = load_fast(model_dir, model)
     static = make_embedder(fast.model.embedder_name, options.cache, fast.model.meta.embedder_dimension, warn)
     fast.model.meta.check_fits(static)
-    threshold = options.fast_threshold if options.fast_threshold is not None else \
-        fast.threshold_for_budget(options.fast_budget) if options.fast_budget is not None else fast.threshold
+    if options.fast_threshold is not None:
+        threshold = options.fast_threshold
+    elif options.fast_budget is not None:
+        threshold = fast.threshold_for_budget(options.fast_budget)
+    else:
+        threshold = fast.threshold
     full = _calibration(model_dir, model)
     calibration = fast.calibration_at(threshold, full)
     return fast.scorer(static, model, full_embedder, threshold, fast.fidelity(calibration, full)), calibration
